@@ -1,0 +1,26 @@
+"""microseg: the shared package behind the microseg MONAI bundles.
+
+Readers and writers (:mod:`microseg.io`), data lists and datasets (:mod:`microseg.data`), transforms
+(:mod:`microseg.transforms`), tiled inference (:mod:`microseg.inferers`), losses, metrics, ignite handlers, export
+and the ``microseg`` command line (:mod:`microseg.cli`).
+
+Subpackages load on first use (``microseg.data.list_inputs`` works after a bare ``import microseg``, as bundle
+config expressions need), so importing the package itself stays cheap and does not import torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+_SUBPACKAGES = (
+    "bundle", "cli", "data", "errors", "export", "handlers", "inferers", "io", "losses", "metrics", "transforms",
+)
+__all__ = ["__version__", *_SUBPACKAGES]
+
+
+def __getattr__(name: str):
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

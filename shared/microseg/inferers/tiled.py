@@ -1,0 +1,127 @@
+"""Tiled prediction of 2D images and stacks of slices of any size, with optional test-time augmentation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from monai.inferers import Inferer, sliding_window_inference
+
+from microseg.data.slice_dataset import context_indices
+
+__all__ = ["TTA_MODES", "SliceTiledInferer", "dihedral_transforms"]
+
+TTA_MODES = ("none", "flips", "dihedral")
+
+
+def dihedral_transforms(mode: str) -> list[tuple[int, bool]]:
+    """The test-time augmentations of ``mode`` as ``(quarter_turns, flip_width)`` pairs.
+
+    ``"none"``: identity; ``"flips"``: identity, horizontal, vertical and both flips (4); ``"dihedral"``: the 8
+    rotations by 90 degrees and their mirror images. Every pair is inverted exactly by :func:`_undo`.
+    """
+    if mode == "none":
+        return [(0, False)]
+    if mode == "flips":
+        return [(0, False), (0, True), (2, True), (2, False)]  # id, flip W, flip H (= rot180 + flip W), flip both
+    if mode == "dihedral":
+        return [(k, flip) for k in range(4) for flip in (False, True)]
+    raise ValueError(f"tta must be one of {TTA_MODES}, got {mode!r}")
+
+
+def _apply(x: torch.Tensor, turns: int, flip: bool) -> torch.Tensor:
+    x = torch.flip(x, dims=(-1,)) if flip else x
+    return torch.rot90(x, turns, dims=(-2, -1)) if turns else x
+
+
+def _undo(x: torch.Tensor, turns: int, flip: bool) -> torch.Tensor:
+    x = torch.rot90(x, -turns, dims=(-2, -1)) if turns else x
+    return torch.flip(x, dims=(-1,)) if flip else x
+
+
+class SliceTiledInferer(Inferer):
+    """Predict 2D images or stacks slice by slice with overlapping tiles, blended by averaging or a Gaussian.
+
+    * ``(B, C, H, W)`` input: one 2D image per batch item.
+    * ``(B, C, Z, H, W)`` input: a stack; each slice ``z`` is predicted from slices ``z - k//2 .. z + k//2``
+      (``k = context``, edges repeated) stacked as channels, ``slice_batch`` slices at a time.
+
+    Any ``H, W`` works: tiles of ``roi_size`` overlap by ``overlap`` and images smaller than a tile are padded.
+    With ``tta`` each slice is also predicted flipped/rotated, the predictions are turned back and their logits
+    averaged; with ``uncertainty=True`` one more output channel holds the standard deviation of the sigmoid
+    probabilities over the augmentations (0 without TTA).
+
+    Args:
+        roi_size: tile size ``(h, w)``.
+        sw_batch_size: tiles per network call.
+        overlap: fraction of a tile shared with its neighbour (0 to < 1).
+        mode: ``"gaussian"`` or ``"constant"`` (plain averaging) blending of overlapping tiles.
+        context: adjacent slices as input channels (the network's ``in_channels`` divided by ``C``).
+        tta: ``"none"``, ``"flips"`` (4 predictions) or ``"dihedral"`` (8).
+        uncertainty: append the TTA standard deviation as an extra channel.
+        slice_batch: slices of a stack predicted together.
+        sw_device: device of the network calls; ``device``: device of the stitched output (default: the input's).
+        progress: show a progress bar per image.
+
+    Returns:
+        ``(B, out_channels [+1], *spatial)`` logits (plus the uncertainty channel), same spatial shape as the input.
+    """
+
+    def __init__(
+        self,
+        roi_size: Sequence[int] = (256, 256),
+        sw_batch_size: int = 8,
+        overlap: float = 0.25,
+        mode: str = "gaussian",
+        context: int = 1,
+        tta: str = "none",
+        uncertainty: bool = False,
+        slice_batch: int = 4,
+        sw_device: torch.device | str | None = None,
+        device: torch.device | str | None = None,
+        progress: bool = False,
+    ) -> None:
+        super().__init__()
+        context_indices(0, 1, context)
+        self.roi_size, self.sw_batch_size, self.overlap, self.mode = tuple(roi_size), sw_batch_size, overlap, mode
+        self.context, self.transforms, self.uncertainty = context, dihedral_transforms(tta), uncertainty
+        self.slice_batch, self.sw_device, self.device, self.progress = slice_batch, sw_device, device, progress
+
+    def __call__(self, inputs: torch.Tensor, network: Callable[..., torch.Tensor], *args, **kwargs) -> torch.Tensor:
+        if inputs.ndim == 4:
+            return self._predict_2d(inputs, network)
+        if inputs.ndim == 5:
+            return self._predict_stack(inputs, network)
+        raise ValueError(f"expected (B, C, H, W) or (B, C, Z, H, W) input, got shape {tuple(inputs.shape)}")
+
+    def _windows(self, x: torch.Tensor, network: Callable) -> torch.Tensor:
+        return sliding_window_inference(
+            x, self.roi_size, self.sw_batch_size, network, overlap=self.overlap, mode=self.mode,
+            sw_device=self.sw_device, device=self.device, progress=self.progress,
+        )
+
+    def _predict_2d(self, x: torch.Tensor, network: Callable) -> torch.Tensor:
+        """``(N, C*context, H, W)`` -> ``(N, out[+1], H, W)``."""
+        logits = [_undo(self._windows(_apply(x, t, f), network), t, f) for t, f in self.transforms]
+        mean = torch.stack(logits).mean(0) if len(logits) > 1 else logits[0]
+        if not self.uncertainty:
+            return mean
+        spread = torch.stack([torch.sigmoid(v) for v in logits]).std(0, unbiased=False)
+        return torch.cat([mean, spread], dim=1)
+
+    def _predict_stack(self, x: torch.Tensor, network: Callable) -> torch.Tensor:
+        batch, channels, depth = x.shape[:3]
+        outputs = []
+        for start in range(0, depth, self.slice_batch):
+            zs = range(start, min(start + self.slice_batch, depth))
+            # (B, C, n, k, H, W) -> (B*n, C*k, H, W): channels ordered by input channel, then slice offset
+            picks = torch.stack([x[:, :, context_indices(z, depth, self.context)] for z in zs], dim=1)
+            flat = picks.reshape(batch * len(zs), channels * self.context, *x.shape[-2:])
+            pred = self._predict_2d(_plain(flat), network)
+            outputs.append(pred.reshape(batch, len(zs), *pred.shape[1:]).transpose(1, 2))
+        return torch.cat(outputs, dim=2)
+
+
+def _plain(x: torch.Tensor) -> torch.Tensor:
+    """Drop MONAI metadata so that reshaped slices do not carry the stack's affine."""
+    return x.as_tensor() if hasattr(x, "as_tensor") else x

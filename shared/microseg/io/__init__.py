@@ -1,0 +1,44 @@
+"""Readers and atomic writers for microscopy images, stacks, folders of slices and HDF5 datasets."""
+
+from __future__ import annotations
+
+from microseg.io.paths import is_hdf5_path, list_slice_files, natural_sort_key, split_hdf5_path
+from microseg.io.readers import (
+    HDF5Reader,
+    LoadedImage,
+    MicroscopyReader,
+    PlainImageReader,
+    SliceFolderReader,
+    TiffReader,
+    read_image,
+)
+from microseg.io.writers import (
+    atomic_output,
+    output_path_like,
+    write_hdf5,
+    write_like,
+    write_png,
+    write_slices,
+    write_tiff,
+)
+
+__all__ = [
+    "HDF5Reader",
+    "LoadedImage",
+    "MicroscopyReader",
+    "PlainImageReader",
+    "SliceFolderReader",
+    "TiffReader",
+    "atomic_output",
+    "is_hdf5_path",
+    "list_slice_files",
+    "natural_sort_key",
+    "output_path_like",
+    "read_image",
+    "split_hdf5_path",
+    "write_hdf5",
+    "write_like",
+    "write_png",
+    "write_slices",
+    "write_tiff",
+]

@@ -1,0 +1,7 @@
+"""Segmentation losses selectable by name from a bundle config."""
+
+from __future__ import annotations
+
+from microseg.losses.binary import LOSS_NAMES, LogDiceLoss, get_loss
+
+__all__ = ["LOSS_NAMES", "LogDiceLoss", "get_loss"]
