@@ -1,0 +1,116 @@
+"""Export a bundle's network to TorchScript and ONNX, and check both against eager PyTorch.
+
+TorchScript goes through ``monai.bundle ckpt_export`` (the archive embeds the bundle's metadata and inference
+config, as MONAI Model Zoo does). ONNX uses ``torch.onnx.export`` (the dynamo exporter, which needs
+``onnxscript``) with dynamic batch, height and width; the network takes any height and width divisible by its total
+stride (16 for the 4-level U-Net), which the tiled inferer's tiles always are.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from microseg.bundle import load_network, network_input_channels, resolve_bundle
+
+__all__ = ["check_parity", "export_bundle", "export_onnx", "export_torchscript"]
+
+logger = logging.getLogger(__name__)
+
+PARITY_SHAPES = ((1, 256, 256), (2, 320, 448))
+
+
+def export_torchscript(bundle: str | os.PathLike, filepath: str | os.PathLike | None = None) -> Path:
+    """Write ``models/model.ts`` (or ``filepath``) from ``models/model.pt`` with ``monai.bundle.ckpt_export``."""
+    from monai.bundle import ckpt_export
+
+    root = resolve_bundle(bundle)
+    target = Path(filepath) if filepath is not None else root / "models" / "model.ts"
+    ckpt_export(
+        net_id="network_def",
+        filepath=str(target),
+        ckpt_file=str(root / "models" / "model.pt"),
+        meta_file=str(root / "configs" / "metadata.json"),
+        config_file=str(root / "configs" / "inference.json"),
+        key_in_ckpt="model",
+        bundle_root=str(root),
+    )
+    return target
+
+
+def export_onnx(bundle: str | os.PathLike, filepath: str | os.PathLike | None = None, opset: int = 18) -> Path:
+    """Write ``models/model.onnx`` (or ``filepath``) with dynamic batch, height and width (input ``image``,
+    output ``pred``: logits)."""
+    root = resolve_bundle(bundle)
+    target = Path(filepath) if filepath is not None else root / "models" / "model.onnx"
+    network = load_network(root)
+    example = torch.rand(1, network_input_channels(root), 256, 256)
+    batch = torch.export.Dim("batch", min=1, max=1024)
+    height, width = 16 * torch.export.Dim("h16", min=1, max=4096), 16 * torch.export.Dim("w16", min=1, max=4096)
+    tmp = target.with_name(target.name + ".partial")
+    torch.onnx.export(
+        network, (example,), str(tmp), input_names=["image"], output_names=["pred"], opset_version=opset,
+        dynamo=True, external_data=False, dynamic_shapes=({0: batch, 2: height, 3: width},),
+    )
+    os.replace(tmp, target)
+    return target
+
+
+def check_parity(
+    bundle: str | os.PathLike, shapes: Sequence[Sequence[int]] = PARITY_SHAPES, seed: int = 0
+) -> dict[str, float]:
+    """Largest absolute difference of the TorchScript and ONNX Runtime outputs from eager PyTorch.
+
+    Args:
+        bundle: bundle name or folder with ``models/model.pt`` and the exported files.
+        shapes: ``(batch, height, width)`` of the random test inputs (uniform in [0, 1)).
+        seed: random seed of the inputs.
+
+    Returns:
+        ``{"torchscript": max_abs_diff, "onnx": max_abs_diff}`` over all inputs (a format whose file is missing is
+        left out).
+    """
+    root = resolve_bundle(bundle)
+    network = load_network(root)
+    channels = network_input_channels(root)
+    generator = torch.Generator().manual_seed(seed)
+    inputs = [torch.rand(b, channels, h, w, generator=generator) for b, h, w in shapes]
+    with torch.no_grad():
+        expected = [network(x).numpy() for x in inputs]
+    result: dict[str, float] = {}
+    ts_path, onnx_path = root / "models" / "model.ts", root / "models" / "model.onnx"
+    if ts_path.is_file():
+        scripted = torch.jit.load(str(ts_path), map_location="cpu").eval()
+        with torch.no_grad():
+            result["torchscript"] = max(float(np.abs(scripted(x).numpy() - e).max()) for x, e in zip(inputs, expected))
+    if onnx_path.is_file():
+        import onnxruntime as ort
+
+        session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+        result["onnx"] = max(
+            float(np.abs(session.run(None, {"image": x.numpy()})[0] - e).max()) for x, e in zip(inputs, expected)
+        )
+    return result
+
+
+def export_bundle(bundle: str | os.PathLike, formats: Sequence[str] = ("torchscript", "onnx"),
+                  check: bool = True) -> dict:
+    """Export to every format of ``formats`` and, with ``check``, report the parity with eager PyTorch."""
+    unknown = set(formats) - {"torchscript", "onnx"}
+    if unknown:
+        raise ValueError(f"unknown export formats {sorted(unknown)}; use 'torchscript' and/or 'onnx'")
+    written = {}
+    if "torchscript" in formats:
+        written["torchscript"] = str(export_torchscript(bundle))
+    if "onnx" in formats:
+        written["onnx"] = str(export_onnx(bundle))
+    report: dict = {"files": written}
+    if check:
+        report["max_abs_diff"] = check_parity(bundle)
+        logger.info("export parity (max |difference| from eager PyTorch): %s", report["max_abs_diff"])
+    return report
