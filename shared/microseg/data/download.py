@@ -61,7 +61,7 @@ class DatasetSpec:
     license: str
     resources: tuple[Resource, ...]
     bundle: str = ""
-    layout: Callable[[Path, Path], None] | None = field(default=None, compare=False)
+    layout: Callable[[Path], None] | None = field(default=None, compare=False)
 
 
 def sha256sum(path: str | os.PathLike) -> str:
@@ -154,12 +154,14 @@ def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike) -> Path:
     raise MicrosegInputError(f"{archive}: not a zip or tar archive.")
 
 
-def _lucchi_layout(downloads: Path, dest: Path) -> None:
-    """Lucchi: the four TIFF stacks go to ``dest`` unchanged (``train.json`` reads ``training*.tif``)."""
+def _lucchi_layout(dest: Path) -> None:
+    """Lucchi: the four TIFF stacks, downloaded or unpacked, are copied to ``dest`` (``train.json`` reads
+    ``training.tif`` and ``training_groundtruth.tif`` there)."""
     for name in ("training.tif", "training_groundtruth.tif", "testing.tif", "testing_groundtruth.tif"):
-        found = next(iter(sorted(downloads.rglob(name))), None)
+        candidates = [p for folder in ("downloads", "unpacked") for p in sorted((dest / folder).rglob(name))]
+        found = candidates[0] if candidates else None
         if found is None:
-            raise MicrosegInputError(f"{downloads}: {name} is missing after the download.")
+            raise MicrosegInputError(f"{dest}: {name} is missing after the download.")
         if found.resolve() != (dest / name).resolve():
             shutil.copy2(found, dest / name)
 
@@ -244,6 +246,6 @@ def download_dataset(
         if resource.extract:
             safe_extract(path, dest / "unpacked")
     if spec.layout is not None:
-        spec.layout(downloads, dest)
+        spec.layout(dest)
     logger.info("%s is ready in %s (licence: %s)", spec.name, dest, spec.license)
     return dest

@@ -78,6 +78,8 @@ class TrainingCheckpoint:
         engine.add_event_handler(Events.COMPLETED, self.save)
 
     def save(self, engine: Engine) -> None:
+        if torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_rank():
+            return  # one writer: rank 0
         state = {name: _unwrap(obj).state_dict() for name, obj in self.save_dict.items()}
         state["engine"] = {"epoch": engine.state.epoch, "iteration": engine.state.iteration}
         state["rng"] = _rng_state()

@@ -114,4 +114,5 @@ class ForegroundMetricHandler(IgniteMetricHandler):
         self, metric_name: str = "dice", reduction: str = "dataset", output_transform=lambda x: x,
         save_details: bool = True,
     ) -> None:
-        super().__init__(ForegroundMetric(metric_name, reduction), output_transform, save_details)
+        super().__init__(metric_fn=ForegroundMetric(metric_name, reduction), output_transform=output_transform,
+                         save_details=save_details)

@@ -203,4 +203,5 @@ class ObjectMatchingMetricHandler(IgniteMetricHandler):
         self, metric_name: str = "object_f1", iou_threshold: float = 0.5, connectivity: int = 1,
         output_transform=lambda x: x, save_details: bool = True,
     ) -> None:
-        super().__init__(ObjectMatchingMetric(metric_name, iou_threshold, connectivity), output_transform, save_details)
+        super().__init__(metric_fn=ObjectMatchingMetric(metric_name, iou_threshold, connectivity),
+                         output_transform=output_transform, save_details=save_details)

@@ -1,0 +1,192 @@
+"""Smoke test of the FIB-SEM bundle on a small synthetic stack: train, resume, evaluate, infer, 2.5D, export, bad
+input."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pytest
+import tifffile
+from monai.bundle import run
+from PIL import Image
+
+from conftest import copy_bundle, synthetic_stack
+from microseg.cli import _input_error
+from microseg.errors import MicrosegInputError
+
+NAME = "fibsem_mitochondria_segmentation"
+SMALL = {"roi_size": [32, 32], "num_workers": 0, "tensorboard": False, "val_interval": 1}
+
+
+def _run(bundle, configs, **overrides):
+    files = [str(bundle / "configs" / c) for c in configs]
+    run(config_file=files if len(files) > 1 else files[0], bundle_root=str(bundle),
+        logging_file=str(bundle / "configs" / "logging.conf"), **overrides)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A copy of the bundle trained for one epoch on a synthetic 12x64x96 stack."""
+    tmp = tmp_path_factory.mktemp("fibsem")
+    image, mask = synthetic_stack()
+    data = tmp / "data"
+    data.mkdir()
+    tifffile.imwrite(data / "training.tif", image)
+    tifffile.imwrite(data / "training_groundtruth.tif", mask)
+    bundle = copy_bundle(NAME, tmp)
+    _run(bundle, ["train.json"], dataset_dir=str(data), max_epochs=1, train_slices=[0, 8], val_slices=[9, 12],
+         **SMALL)
+    return {"bundle": bundle, "data": data, "image": image, "tmp": tmp}
+
+
+def test_train_writes_best_and_resumable_checkpoints(trained):
+    models = trained["bundle"] / "models"
+    assert (models / "model.pt").is_file() and (models / "checkpoint_last.pt").is_file()
+
+
+def test_train_resumes_from_last_epoch(trained, caplog):
+    _run(trained["bundle"], ["train.json"], dataset_dir=str(trained["data"]), max_epochs=2, train_slices=[0, 8],
+         val_slices=[9, 12], **SMALL)
+    import torch
+
+    state = torch.load(trained["bundle"] / "models" / "checkpoint_last.pt", weights_only=True)
+    assert state["engine"]["epoch"] == 2  # epoch 1 was loaded, only epoch 2 ran
+
+
+def test_evaluate_writes_metrics_and_per_slice_csv(trained):
+    out = trained["tmp"] / "eval"
+    _run(trained["bundle"], ["train.json", "evaluate.json"], dataset_dir=str(trained["data"]), val_slices=[9, 12],
+         output_dir=str(out), **SMALL)
+    metrics = json.loads((out / "metrics.json").read_text())
+    expected = {"dice", "iou", "precision", "recall", "object_precision", "object_recall", "object_f1",
+                "objects_found", "objects_total", "mean_object_volume_nm3"}
+    assert expected <= set(metrics) and 0 <= metrics["dice"] <= 1
+    rows = list(csv.DictReader((out / "per_slice.csv").open()))
+    assert [int(r["slice"]) for r in rows] == [0, 1, 2]
+
+
+def _inputs(tmp, image):
+    tifffile.imwrite(tmp / "stack.tif", image[:3])
+    (tmp / "slices").mkdir(exist_ok=True)
+    for i, plane in enumerate(image[:3]):
+        Image.fromarray(plane).save(tmp / "slices" / f"z{i + 1}.png")
+    with h5py.File(tmp / "vol.h5", "w") as h5:
+        h5["raw/em"] = image[:3]
+    return {"tif": (tmp / "stack.tif", tmp / "out" / "stack_seg.tif"),
+            "png": (tmp / "slices", tmp / "out" / "slices_seg"),
+            "h5": (f"{tmp / 'vol.h5'}:/raw/em", tmp / "out" / "vol_seg.h5")}
+
+
+def _read_output(kind, path):
+    if kind == "tif":
+        return tifffile.imread(path)
+    if kind == "png":
+        return np.stack([np.asarray(Image.open(path / f"z{i}.png")) for i in (1, 2, 3)])
+    with h5py.File(path) as h5:
+        return h5["raw/em"][()]
+
+
+@pytest.mark.parametrize("kind", ["tif", "png", "h5"])
+def test_inference_gives_same_shape_mask_in_same_format(trained, kind, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # any working directory
+    source, expected = _inputs(tmp_path, trained["image"])[kind]
+    _run(trained["bundle"], ["inference.json"], dataset_dir=str(source), output_dir=str(tmp_path / "out"),
+         roi_size=[32, 32])
+    mask = _read_output(kind, expected)
+    assert mask.shape == (3, 64, 96) and mask.dtype == np.uint8 and set(np.unique(mask)) <= {0, 255}
+
+
+def test_inference_tta_probabilities_uncertainty(trained, tmp_path):
+    tifffile.imwrite(tmp_path / "img.tif", trained["image"][0])
+    _run(trained["bundle"], ["inference.json"], dataset_dir=str(tmp_path / "img.tif"),
+         output_dir=str(tmp_path / "out"), roi_size=[32, 32], tta="flips", save_probabilities=True,
+         save_uncertainty=True)
+    prob = tifffile.imread(tmp_path / "out" / "img_prob.tif")
+    spread = tifffile.imread(tmp_path / "out" / "img_uncertainty.tif")
+    mask = tifffile.imread(tmp_path / "out" / "img_seg.tif")
+    assert prob.shape == spread.shape == mask.shape == (64, 96)
+    assert prob.dtype == np.float32 and 0 <= prob.min() and prob.max() <= 1 and spread.max() > 0
+    np.testing.assert_array_equal(mask > 0, prob > 0.5)
+
+
+def test_25d_variant_by_override(tmp_path):
+    image, mask = synthetic_stack()
+    tifffile.imwrite(tmp_path / "training.tif", image)
+    tifffile.imwrite(tmp_path / "training_groundtruth.tif", mask)
+    bundle = copy_bundle(NAME, tmp_path)
+    _run(bundle, ["train.json"], dataset_dir=str(tmp_path), max_epochs=1, context_slices=3, train_slices=[0, 8],
+         val_slices=[9, 12], **SMALL)
+    _run(bundle, ["inference.json"], dataset_dir=str(tmp_path / "training.tif"), output_dir=str(tmp_path / "out"),
+         roi_size=[32, 32], context_slices=3)
+    assert tifffile.imread(tmp_path / "out" / "training_seg.tif").shape == image.shape
+
+
+def test_export_torchscript_and_onnx_parity(trained):
+    from microseg.export import export_bundle
+
+    report = export_bundle(trained["bundle"])
+    assert report["max_abs_diff"]["torchscript"] < 1e-4
+    assert report["max_abs_diff"]["onnx"] < 1e-4
+
+
+def _bad_inputs(tmp):
+    tifffile.imwrite(tmp / "truncated.tif", np.random.default_rng(0).integers(0, 255, (3, 64, 64), dtype=np.uint8))
+    (tmp / "truncated.tif").write_bytes((tmp / "truncated.tif").read_bytes()[:2000])
+    (tmp / "empty").mkdir()
+    tifffile.imwrite(tmp / "mask_as_image.tif", (np.random.default_rng(0).random((2, 32, 32)) > 0.5).astype(np.uint8))
+    with h5py.File(tmp / "4d.h5", "w") as h5:
+        h5["x"] = np.random.default_rng(0).random((2, 2, 32, 32)).astype(np.float32)
+    return {
+        "truncated.tif": "truncated, corrupt",
+        "empty": "empty or holds no image",
+        "mask_as_image.tif": "looks like a mask",
+        "4d.h5": "expected 2 or 3 spatial dimensions",
+        "missing.tif": "no such file or folder",
+    }
+
+
+def test_bad_inference_inputs_fail_clearly_without_output(trained, tmp_path):
+    for name, message in _bad_inputs(tmp_path).items():
+        with pytest.raises(Exception) as info:
+            _run(trained["bundle"], ["inference.json"], dataset_dir=str(tmp_path / name),
+                 output_dir=str(tmp_path / "out"), roi_size=[32, 32])
+        found = _input_error(info.value)
+        assert isinstance(found, MicrosegInputError) and message in str(found), (name, info.value)
+        assert name.split(".")[0] in str(found) or name == "empty"
+        assert not (tmp_path / "out").exists(), name
+
+
+def test_bad_evaluation_labels_fail_clearly(trained, tmp_path):
+    image, mask = synthetic_stack()
+    tifffile.imwrite(tmp_path / "training.tif", image)
+    cases = {"shape": (mask[:, :60], "image and label shapes differ"),
+             "values": ((mask // 255) * 2, "the label must be binary")}
+    for key, (label, message) in cases.items():
+        tifffile.imwrite(tmp_path / "training_groundtruth.tif", label)
+        with pytest.raises(Exception) as info:
+            _run(trained["bundle"], ["train.json", "evaluate.json"], dataset_dir=str(tmp_path), val_slices=[9, 12],
+                 output_dir=str(tmp_path / "out"), **SMALL)
+        assert message in str(_input_error(info.value)), key
+        assert not (tmp_path / "out").exists()
+
+
+def test_exit_status_of_both_commands(trained, tmp_path):
+    _bad_inputs(tmp_path)
+    bundle = trained["bundle"]
+    monai_cmd = [sys.executable, "-m", "monai.bundle", "run", "--config_file", str(bundle / "configs/inference.json"),
+                 "--bundle_root", str(bundle), "--dataset_dir", str(tmp_path / "truncated.tif"),
+                 "--output_dir", str(tmp_path / "out")]
+    result = subprocess.run(monai_cmd, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0 and "truncated.tif: cannot read this TIFF file" in result.stderr
+    cli = [sys.executable, "-m", "microseg.cli", "segment", "--bundle", str(bundle),
+           "--input", str(tmp_path / "empty"), "--output", str(tmp_path / "out")]
+    result = subprocess.run(cli, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("microseg: error: ")
+    assert "empty or holds no image" in result.stderr
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,110 @@
+"""Every bundle: Model Zoo layout, metadata valid against the in-tree schema and in agreement with the configs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from importlib import resources
+from pathlib import Path
+
+import jsonschema
+import numpy as np
+import pytest
+import yaml
+from monai.bundle import ConfigParser
+
+from conftest import BUNDLES
+
+ALL = sorted(p.name for p in BUNDLES.iterdir() if (p / "configs" / "metadata.json").is_file())
+REQUIRED = [
+    "LICENSE", "large_files.yml", "configs/metadata.json", "configs/train.json", "configs/evaluate.json",
+    "configs/inference.json", "configs/multi_gpu_train.json", "configs/logging.conf", "docs/README.md",
+    "docs/data_license.txt",
+]
+CARD_SECTIONS = ["Overview", "Data", "Preprocessing", "Training configuration", "Input/Output", "Performance",
+                 "Commands", "References", "License"]
+
+
+def _meta(name):
+    return json.loads((BUNDLES / name / "configs" / "metadata.json").read_text())
+
+
+def _parser(name, *configs):
+    parser = ConfigParser()
+    parser.read_config([str(BUNDLES / name / "configs" / c) for c in configs])
+    parser["bundle_root"] = str(BUNDLES / name)
+    return parser
+
+
+def test_there_are_bundles():
+    assert "fibsem_mitochondria_segmentation" in ALL
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_layout_and_card(name):
+    root = BUNDLES / name
+    assert [f for f in REQUIRED if not (root / f).is_file()] == []
+    card = (root / "docs" / "README.md").read_text()
+    assert [s for s in CARD_SECTIONS if f"## {s}" not in card] == []
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_metadata_schema_version_changelog(name):
+    schema = json.loads(resources.files("microseg").joinpath("schemas/metadata_schema.json").read_text())
+    meta = _meta(name)
+    jsonschema.validate(meta, schema)
+    assert meta["version"] in meta["changelog"]
+
+
+def test_schema_rejects_incomplete_metadata():
+    schema = json.loads(resources.files("microseg").joinpath("schemas/metadata_schema.json").read_text())
+    meta = _meta("fibsem_mitochondria_segmentation")
+    del meta["network_data_format"]["inputs"]["image"]["num_channels"]
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(meta, schema)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_metadata_agrees_with_configs(name):
+    image = _meta(name)["network_data_format"]["inputs"]["image"]
+    pred = _meta(name)["network_data_format"]["outputs"]["pred"]
+    for configs in (("train.json",), ("inference.json",)):
+        parser = _parser(name, *configs)
+        net = parser.get_parsed_content("network_def", instantiate=False)
+        assert parser.get_parsed_content("network_def#in_channels") == image["num_channels"], configs
+        assert parser.get_parsed_content("network_def#out_channels") == pred["num_channels"], configs
+        assert list(parser.get_parsed_content("roi_size")) == image["spatial_shape"] == pred["spatial_shape"]
+        assert net is not None
+    train, infer = _parser(name, "train.json"), _parser(name, "inference.json")
+    assert train.get("network_def") == infer.get("network_def"), "train and inference networks differ"
+    assert len(image["channel_def"]) == image["num_channels"] and len(pred["channel_def"]) == pred["num_channels"]
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_preprocessing_gives_declared_value_range(name, tmp_path):
+    import tifffile
+
+    image = _meta(name)["network_data_format"]["inputs"]["image"]
+    stack = np.random.default_rng(0).integers(0, 60000, (2, 40, 50), dtype=np.uint16)
+    tifffile.imwrite(tmp_path / "x.tif", stack)
+    pre = _parser(name, "inference.json").get_parsed_content("preprocessing")
+    out = pre({"image": str(tmp_path / "x.tif")})["image"]
+    assert str(out.dtype).endswith(image["dtype"])
+    low, high = np.percentile(out.numpy(), [1, 99])
+    assert (low, high) == pytest.approx(tuple(image["value_range"]), abs=0.01)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_large_files_sha256(name):
+    root = BUNDLES / name
+    entries = yaml.safe_load((root / "large_files.yml").read_text())["large_files"]
+    assert entries, "large_files.yml lists no file"
+    for entry in entries:
+        path = root / entry["path"]
+        assert path.is_file(), f"{path} is listed but missing"
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == entry["hash_val"], path
+        assert entry["hash_type"] == "sha256"
+    listed = {Path(e["path"]).name for e in entries}
+    shipped = {p.name for p in (root / "models").iterdir() if p.suffix in (".pt", ".ts", ".onnx")
+               and p.name != "checkpoint_last.pt"}
+    assert shipped <= listed, f"weights without a sha256 entry: {shipped - listed}"

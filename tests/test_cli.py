@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import pytest
+
+from microseg.bundle import bundle_dirs, resolve_bundle
+from microseg.cli import _input_error, main
+from microseg.errors import MicrosegInputError
+
+
+def test_list_shows_bundles(capsys):
+    assert main(["list"]) == 0
+    assert "fibsem_mitochondria_segmentation" in capsys.readouterr().out
+
+
+def test_data_list(capsys):
+    assert main(["data", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "lucchi" in out and "epfl.ch" in out
+
+
+def test_unknown_bundle_is_one_line_and_exit_2(capsys):
+    assert main(["segment", "--bundle", "nope", "--input", "x", "--output", "y"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [err[0]] and err[0].startswith("microseg: error: unknown bundle 'nope'")
+
+
+def test_resolve_bundle_by_name_and_path(tmp_path, monkeypatch):
+    root = resolve_bundle("fibsem_mitochondria_segmentation")
+    assert resolve_bundle(root) == root
+    monkeypatch.setenv("MICROSEG_BUNDLES", str(tmp_path))
+    assert bundle_dirs() == {}
+    with pytest.raises(MicrosegInputError, match="installed bundles: none"):
+        resolve_bundle("fibsem_mitochondria_segmentation")
+
+
+def test_input_error_found_through_exception_chain():
+    inner = MicrosegInputError("bad.tif: broken")
+    try:
+        try:
+            raise inner
+        except MicrosegInputError as error:
+            raise RuntimeError("applying transform") from error
+    except RuntimeError as outer:
+        assert _input_error(outer) is inner
+    assert _input_error(RuntimeError("other")) is None

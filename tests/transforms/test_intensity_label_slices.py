@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from microseg.errors import MicrosegInputError
+from microseg.transforms import (
+    BinarizeLabel,
+    BinarizeLabeld,
+    PercentileNormalize,
+    PercentileNormalized,
+    SelectSlices,
+    SelectSlicesd,
+)
+
+
+def test_percentile_normalize_maps_percentiles_per_slice():
+    rng = np.random.default_rng(0)
+    stack = np.stack([rng.integers(0, 100, (32, 32)), rng.integers(1000, 60000, (32, 32))])[None].astype(np.uint16)
+    out = PercentileNormalize(1, 99)(stack)
+    assert out.dtype == np.float32 and out.shape == stack.shape
+    for z in range(2):
+        low, high = np.percentile(out[0, z], [1, 99])
+        assert low == pytest.approx(0, abs=1e-5) and high == pytest.approx(1, abs=1e-5)
+
+
+def test_percentile_normalize_stack_equals_slices():
+    stack = torch.rand(1, 3, 16, 16) * 200
+    whole = PercentileNormalize()(stack)
+    for z in range(3):
+        torch.testing.assert_close(whole[:, z], PercentileNormalize()(stack[:, z]))
+    d = PercentileNormalized("image")({"image": stack})
+    torch.testing.assert_close(d["image"], whole)
+
+
+def test_percentile_normalize_constant_plane_is_finite():
+    assert np.isfinite(PercentileNormalize()(np.ones((1, 8, 8)))).all()
+    with pytest.raises(ValueError):
+        PercentileNormalize(50, 10)
+
+
+def test_binarize_label_maps_255_to_1():
+    label = torch.tensor([[[0, 255], [255, 0]]], dtype=torch.uint8)
+    out = BinarizeLabel()(label)
+    assert out.dtype == torch.float32 and out.tolist() == [[[0.0, 1.0], [1.0, 0.0]]]
+    assert BinarizeLabeld("label")({"label": label})["label"].sum() == 2
+
+
+def test_select_slices():
+    stack = torch.arange(5)[None, :, None, None].expand(1, 5, 2, 2)
+    assert SelectSlices(1, 3)(stack)[0, :, 0, 0].tolist() == [1, 2]
+    assert SelectSlicesd("image", 3, None)({"image": stack})["image"].shape[1] == 2
+    with pytest.raises(MicrosegInputError, match="cannot take slices \\[4, 9\\)"):
+        SelectSlices(4, 9)(stack)
+    with pytest.raises(MicrosegInputError, match="needs a stack"):
+        SelectSlices(0, 1)(torch.zeros(1, 4, 4))
