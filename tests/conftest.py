@@ -17,8 +17,15 @@ BUNDLES = REPO / "bundles"
 def synthetic_stack(depth: int = 12, height: int = 64, width: int = 96, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """A uint8 greyscale stack ``(Z, H, W)`` with blob 'organelles' and its 0/255 mask."""
     image, labels = create_test_image_3d(
-        height, width, max(depth, 24), num_objs=8, rad_max=9, rad_min=4, noise_max=0.3,
-        random_state=np.random.RandomState(seed), channel_dim=None,
+        height,
+        width,
+        max(depth, 24),
+        num_objs=8,
+        rad_max=9,
+        rad_min=4,
+        noise_max=0.3,
+        random_state=np.random.RandomState(seed),
+        channel_dim=None,
     )
     image = np.moveaxis(image, -1, 0)[:depth]
     mask = np.moveaxis(labels, -1, 0)[:depth] > 0

@@ -15,7 +15,17 @@ import importlib
 __version__ = "0.1.0"
 
 _SUBPACKAGES = (
-    "bundle", "cli", "data", "errors", "export", "handlers", "inferers", "io", "losses", "metrics", "transforms",
+    "bundle",
+    "cli",
+    "data",
+    "errors",
+    "export",
+    "handlers",
+    "inferers",
+    "io",
+    "losses",
+    "metrics",
+    "transforms",
 )
 __all__ = ["__version__", *_SUBPACKAGES]
 

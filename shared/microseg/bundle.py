@@ -75,8 +75,9 @@ def network_input_channels(bundle: str | os.PathLike) -> int:
     return int(meta["network_data_format"]["inputs"]["image"]["num_channels"])
 
 
-def load_network(bundle: str | os.PathLike, weights: str | os.PathLike | None = None, device: str = "cpu",
-                 **overrides) -> torch.nn.Module:
+def load_network(
+    bundle: str | os.PathLike, weights: str | os.PathLike | None = None, device: str = "cpu", **overrides
+) -> torch.nn.Module:
     """The bundle's ``network_def`` with weights loaded (default ``models/model.pt``), in eval mode.
 
     The weight file is read with ``torch.load(weights_only=True)``; a checkpoint holding ``{"model": state_dict}``
@@ -87,8 +88,9 @@ def load_network(bundle: str | os.PathLike, weights: str | os.PathLike | None = 
     network = parser.get_parsed_content("network_def")
     path = Path(weights) if weights is not None else root / "models" / "model.pt"
     if not path.is_file():
-        raise MicrosegInputError(f"{path}: no weights; train the bundle first or download its weights "
-                                 "(see the bundle's docs/README.md).")
+        raise MicrosegInputError(
+            f"{path}: no weights; train the bundle first or download its weights (see the bundle's docs/README.md)."
+        )
     state = torch.load(path, map_location=device, weights_only=True)
     network.load_state_dict(state.get("model", state) if isinstance(state, dict) else state)
     return network.to(device).eval()

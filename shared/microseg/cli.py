@@ -52,8 +52,10 @@ class Data:
         from microseg.data.download import DATASETS
 
         for spec in DATASETS.values():
-            print(f"{spec.name:14s} {spec.description}\n{'':14s} {spec.homepage}\n{'':14s} licence: {spec.license}"
-                  + (f"\n{'':14s} bundle: {spec.bundle}" if spec.bundle else ""))
+            print(
+                f"{spec.name:14s} {spec.description}\n{'':14s} {spec.homepage}\n{'':14s} licence: {spec.license}"
+                + (f"\n{'':14s} bundle: {spec.bundle}" if spec.bundle else "")
+            )
         return []
 
     def download(self, name: str, dest: str, sha256: str | Sequence[str] = ()) -> str:

@@ -54,8 +54,15 @@ def export_onnx(bundle: str | os.PathLike, filepath: str | os.PathLike | None = 
     height, width = 16 * torch.export.Dim("h16", min=1, max=4096), 16 * torch.export.Dim("w16", min=1, max=4096)
     tmp = target.with_name(target.name + ".partial")
     torch.onnx.export(
-        network, (example,), str(tmp), input_names=["image"], output_names=["pred"], opset_version=opset,
-        dynamo=True, external_data=False, dynamic_shapes=({0: batch, 2: height, 3: width},),
+        network,
+        (example,),
+        str(tmp),
+        input_names=["image"],
+        output_names=["pred"],
+        opset_version=opset,
+        dynamo=True,
+        external_data=False,
+        dynamic_shapes=({0: batch, 2: height, 3: width},),
     )
     os.replace(tmp, target)
     return target
@@ -87,19 +94,23 @@ def check_parity(
     if ts_path.is_file():
         scripted = torch.jit.load(str(ts_path), map_location="cpu").eval()
         with torch.no_grad():
-            result["torchscript"] = max(float(np.abs(scripted(x).numpy() - e).max()) for x, e in zip(inputs, expected))
+            result["torchscript"] = max(
+                float(np.abs(scripted(x).numpy() - e).max()) for x, e in zip(inputs, expected, strict=True)
+            )
     if onnx_path.is_file():
         import onnxruntime as ort
 
         session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
         result["onnx"] = max(
-            float(np.abs(session.run(None, {"image": x.numpy()})[0] - e).max()) for x, e in zip(inputs, expected)
+            float(np.abs(session.run(None, {"image": x.numpy()})[0] - e).max())
+            for x, e in zip(inputs, expected, strict=True)
         )
     return result
 
 
-def export_bundle(bundle: str | os.PathLike, formats: Sequence[str] = ("torchscript", "onnx"),
-                  check: bool = True) -> dict:
+def export_bundle(
+    bundle: str | os.PathLike, formats: Sequence[str] = ("torchscript", "onnx"), check: bool = True
+) -> dict:
     """Export to every format of ``formats`` and, with ``check``, report the parity with eager PyTorch."""
     unknown = set(formats) - {"torchscript", "onnx"}
     if unknown:

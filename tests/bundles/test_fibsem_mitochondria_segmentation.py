@@ -25,8 +25,12 @@ SMALL = {"roi_size": [32, 32], "num_workers": 0, "tensorboard": False, "val_inte
 
 def _run(bundle, configs, **overrides):
     files = [str(bundle / "configs" / c) for c in configs]
-    run(config_file=files if len(files) > 1 else files[0], bundle_root=str(bundle),
-        logging_file=str(bundle / "configs" / "logging.conf"), **overrides)
+    run(
+        config_file=files if len(files) > 1 else files[0],
+        bundle_root=str(bundle),
+        logging_file=str(bundle / "configs" / "logging.conf"),
+        **overrides,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +43,7 @@ def trained(tmp_path_factory):
     tifffile.imwrite(data / "training.tif", image)
     tifffile.imwrite(data / "training_groundtruth.tif", mask)
     bundle = copy_bundle(NAME, tmp)
-    _run(bundle, ["train.json"], dataset_dir=str(data), max_epochs=1, train_slices=[0, 8], val_slices=[9, 12],
-         **SMALL)
+    _run(bundle, ["train.json"], dataset_dir=str(data), max_epochs=1, train_slices=[0, 8], val_slices=[9, 12], **SMALL)
     return {"bundle": bundle, "data": data, "image": image, "tmp": tmp}
 
 
@@ -50,8 +53,15 @@ def test_train_writes_best_and_resumable_checkpoints(trained):
 
 
 def test_train_resumes_from_last_epoch(trained, caplog):
-    _run(trained["bundle"], ["train.json"], dataset_dir=str(trained["data"]), max_epochs=2, train_slices=[0, 8],
-         val_slices=[9, 12], **SMALL)
+    _run(
+        trained["bundle"],
+        ["train.json"],
+        dataset_dir=str(trained["data"]),
+        max_epochs=2,
+        train_slices=[0, 8],
+        val_slices=[9, 12],
+        **SMALL,
+    )
     import torch
 
     state = torch.load(trained["bundle"] / "models" / "checkpoint_last.pt", weights_only=True)
@@ -60,11 +70,27 @@ def test_train_resumes_from_last_epoch(trained, caplog):
 
 def test_evaluate_writes_metrics_and_per_slice_csv(trained):
     out = trained["tmp"] / "eval"
-    _run(trained["bundle"], ["train.json", "evaluate.json"], dataset_dir=str(trained["data"]), val_slices=[9, 12],
-         output_dir=str(out), **SMALL)
+    _run(
+        trained["bundle"],
+        ["train.json", "evaluate.json"],
+        dataset_dir=str(trained["data"]),
+        val_slices=[9, 12],
+        output_dir=str(out),
+        **SMALL,
+    )
     metrics = json.loads((out / "metrics.json").read_text())
-    expected = {"dice", "iou", "precision", "recall", "object_precision", "object_recall", "object_f1",
-                "objects_found", "objects_total", "mean_object_volume_nm3"}
+    expected = {
+        "dice",
+        "iou",
+        "precision",
+        "recall",
+        "object_precision",
+        "object_recall",
+        "object_f1",
+        "objects_found",
+        "objects_total",
+        "mean_object_volume_nm3",
+    }
     assert expected <= set(metrics) and 0 <= metrics["dice"] <= 1
     rows = list(csv.DictReader((out / "per_slice.csv").open()))
     assert [int(r["slice"]) for r in rows] == [0, 1, 2]
@@ -77,9 +103,11 @@ def _inputs(tmp, image):
         Image.fromarray(plane).save(tmp / "slices" / f"z{i + 1}.png")
     with h5py.File(tmp / "vol.h5", "w") as h5:
         h5["raw/em"] = image[:3]
-    return {"tif": (tmp / "stack.tif", tmp / "out" / "stack_seg.tif"),
-            "png": (tmp / "slices", tmp / "out" / "slices_seg"),
-            "h5": (f"{tmp / 'vol.h5'}:/raw/em", tmp / "out" / "vol_seg.h5")}
+    return {
+        "tif": (tmp / "stack.tif", tmp / "out" / "stack_seg.tif"),
+        "png": (tmp / "slices", tmp / "out" / "slices_seg"),
+        "h5": (f"{tmp / 'vol.h5'}:/raw/em", tmp / "out" / "vol_seg.h5"),
+    }
 
 
 def _read_output(kind, path):
@@ -95,22 +123,34 @@ def _read_output(kind, path):
 def test_inference_gives_same_shape_mask_in_same_format(trained, kind, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # any working directory
     source, expected = _inputs(tmp_path, trained["image"])[kind]
-    _run(trained["bundle"], ["inference.json"], dataset_dir=str(source), output_dir=str(tmp_path / "out"),
-         roi_size=[32, 32])
+    _run(
+        trained["bundle"],
+        ["inference.json"],
+        dataset_dir=str(source),
+        output_dir=str(tmp_path / "out"),
+        roi_size=[32, 32],
+    )
     mask = _read_output(kind, expected)
     assert mask.shape == (3, 64, 96) and mask.dtype == np.uint8 and set(np.unique(mask)) <= {0, 255}
 
 
 def test_inference_tta_probabilities_uncertainty(trained, tmp_path):
     tifffile.imwrite(tmp_path / "img.tif", trained["image"][0])
-    _run(trained["bundle"], ["inference.json"], dataset_dir=str(tmp_path / "img.tif"),
-         output_dir=str(tmp_path / "out"), roi_size=[32, 32], tta="flips", save_probabilities=True,
-         save_uncertainty=True)
+    _run(
+        trained["bundle"],
+        ["inference.json"],
+        dataset_dir=str(tmp_path / "img.tif"),
+        output_dir=str(tmp_path / "out"),
+        roi_size=[32, 32],
+        tta="flips",
+        save_probabilities=True,
+        save_uncertainty=True,
+    )
     prob = tifffile.imread(tmp_path / "out" / "img_prob.tif")
     spread = tifffile.imread(tmp_path / "out" / "img_uncertainty.tif")
     mask = tifffile.imread(tmp_path / "out" / "img_seg.tif")
     assert prob.shape == spread.shape == mask.shape == (64, 96)
-    assert prob.dtype == np.float32 and 0 <= prob.min() and prob.max() <= 1 and spread.max() > 0
+    assert prob.dtype == np.float32 and prob.min() >= 0 and prob.max() <= 1 and spread.max() > 0
     np.testing.assert_array_equal(mask > 0, prob > 0.5)
 
 
@@ -119,10 +159,24 @@ def test_25d_variant_by_override(tmp_path):
     tifffile.imwrite(tmp_path / "training.tif", image)
     tifffile.imwrite(tmp_path / "training_groundtruth.tif", mask)
     bundle = copy_bundle(NAME, tmp_path)
-    _run(bundle, ["train.json"], dataset_dir=str(tmp_path), max_epochs=1, context_slices=3, train_slices=[0, 8],
-         val_slices=[9, 12], **SMALL)
-    _run(bundle, ["inference.json"], dataset_dir=str(tmp_path / "training.tif"), output_dir=str(tmp_path / "out"),
-         roi_size=[32, 32], context_slices=3)
+    _run(
+        bundle,
+        ["train.json"],
+        dataset_dir=str(tmp_path),
+        max_epochs=1,
+        context_slices=3,
+        train_slices=[0, 8],
+        val_slices=[9, 12],
+        **SMALL,
+    )
+    _run(
+        bundle,
+        ["inference.json"],
+        dataset_dir=str(tmp_path / "training.tif"),
+        output_dir=str(tmp_path / "out"),
+        roi_size=[32, 32],
+        context_slices=3,
+    )
     assert tifffile.imread(tmp_path / "out" / "training_seg.tif").shape == image.shape
 
 
@@ -153,8 +207,13 @@ def _bad_inputs(tmp):
 def test_bad_inference_inputs_fail_clearly_without_output(trained, tmp_path):
     for name, message in _bad_inputs(tmp_path).items():
         with pytest.raises(Exception) as info:
-            _run(trained["bundle"], ["inference.json"], dataset_dir=str(tmp_path / name),
-                 output_dir=str(tmp_path / "out"), roi_size=[32, 32])
+            _run(
+                trained["bundle"],
+                ["inference.json"],
+                dataset_dir=str(tmp_path / name),
+                output_dir=str(tmp_path / "out"),
+                roi_size=[32, 32],
+            )
         found = _input_error(info.value)
         assert isinstance(found, MicrosegInputError) and message in str(found), (name, info.value)
         assert name.split(".")[0] in str(found) or name == "empty"
@@ -164,13 +223,21 @@ def test_bad_inference_inputs_fail_clearly_without_output(trained, tmp_path):
 def test_bad_evaluation_labels_fail_clearly(trained, tmp_path):
     image, mask = synthetic_stack()
     tifffile.imwrite(tmp_path / "training.tif", image)
-    cases = {"shape": (mask[:, :60], "image and label shapes differ"),
-             "values": ((mask // 255) * 2, "the label must be binary")}
+    cases = {
+        "shape": (mask[:, :60], "image and label shapes differ"),
+        "values": ((mask // 255) * 2, "the label must be binary"),
+    }
     for key, (label, message) in cases.items():
         tifffile.imwrite(tmp_path / "training_groundtruth.tif", label)
         with pytest.raises(Exception) as info:
-            _run(trained["bundle"], ["train.json", "evaluate.json"], dataset_dir=str(tmp_path), val_slices=[9, 12],
-                 output_dir=str(tmp_path / "out"), **SMALL)
+            _run(
+                trained["bundle"],
+                ["train.json", "evaluate.json"],
+                dataset_dir=str(tmp_path),
+                val_slices=[9, 12],
+                output_dir=str(tmp_path / "out"),
+                **SMALL,
+            )
         assert message in str(_input_error(info.value)), key
         assert not (tmp_path / "out").exists()
 
@@ -178,15 +245,51 @@ def test_bad_evaluation_labels_fail_clearly(trained, tmp_path):
 def test_exit_status_of_both_commands(trained, tmp_path):
     _bad_inputs(tmp_path)
     bundle = trained["bundle"]
-    monai_cmd = [sys.executable, "-m", "monai.bundle", "run", "--config_file", str(bundle / "configs/inference.json"),
-                 "--bundle_root", str(bundle), "--dataset_dir", str(tmp_path / "truncated.tif"),
-                 "--output_dir", str(tmp_path / "out")]
+    monai_cmd = [
+        sys.executable,
+        "-m",
+        "monai.bundle",
+        "run",
+        "--config_file",
+        str(bundle / "configs/inference.json"),
+        "--bundle_root",
+        str(bundle),
+        "--dataset_dir",
+        str(tmp_path / "truncated.tif"),
+        "--output_dir",
+        str(tmp_path / "out"),
+    ]
     result = subprocess.run(monai_cmd, capture_output=True, text=True, timeout=300)
     assert result.returncode != 0 and "truncated.tif: cannot read this TIFF file" in result.stderr
-    cli = [sys.executable, "-m", "microseg.cli", "segment", "--bundle", str(bundle),
-           "--input", str(tmp_path / "empty"), "--output", str(tmp_path / "out")]
+    cli = [
+        sys.executable,
+        "-m",
+        "microseg.cli",
+        "segment",
+        "--bundle",
+        str(bundle),
+        "--input",
+        str(tmp_path / "empty"),
+        "--output",
+        str(tmp_path / "out"),
+    ]
     result = subprocess.run(cli, capture_output=True, text=True, timeout=300)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("microseg: error: ")
     assert "empty or holds no image" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_mlflow_tracking_switch(tmp_path):
+    mlflow = pytest.importorskip("mlflow")
+    image, mask = synthetic_stack()
+    tifffile.imwrite(tmp_path / "training.tif", image)
+    tifffile.imwrite(tmp_path / "training_groundtruth.tif", mask)
+    bundle = copy_bundle(NAME, tmp_path)
+    out = tmp_path / "eval"
+    _run(bundle, ["train.json"], dataset_dir=str(tmp_path), max_epochs=1, train_slices=[0, 8], val_slices=[9, 12],
+         output_dir=str(out), tracking="mlflow", **SMALL)
+    stores = list(out.glob("mlruns.db"))
+    mlflow.set_tracking_uri(f"sqlite:///{stores[0]}" if stores else (out / "mlruns").as_uri())
+    runs = mlflow.search_runs(search_all_experiments=True)
+    assert len(runs) == 1 and "metrics.val_mean_dice" in runs.columns and "metrics.train_loss" in runs.columns

@@ -17,12 +17,28 @@ from conftest import BUNDLES
 
 ALL = sorted(p.name for p in BUNDLES.iterdir() if (p / "configs" / "metadata.json").is_file())
 REQUIRED = [
-    "LICENSE", "large_files.yml", "configs/metadata.json", "configs/train.json", "configs/evaluate.json",
-    "configs/inference.json", "configs/multi_gpu_train.json", "configs/logging.conf", "docs/README.md",
+    "LICENSE",
+    "large_files.yml",
+    "configs/metadata.json",
+    "configs/train.json",
+    "configs/evaluate.json",
+    "configs/inference.json",
+    "configs/multi_gpu_train.json",
+    "configs/logging.conf",
+    "docs/README.md",
     "docs/data_license.txt",
 ]
-CARD_SECTIONS = ["Overview", "Data", "Preprocessing", "Training configuration", "Input/Output", "Performance",
-                 "Commands", "References", "License"]
+CARD_SECTIONS = [
+    "Overview",
+    "Data",
+    "Preprocessing",
+    "Training configuration",
+    "Input/Output",
+    "Performance",
+    "Commands",
+    "References",
+    "License",
+]
 
 
 def _meta(name):
@@ -105,6 +121,9 @@ def test_large_files_sha256(name):
         assert hashlib.sha256(path.read_bytes()).hexdigest() == entry["hash_val"], path
         assert entry["hash_type"] == "sha256"
     listed = {Path(e["path"]).name for e in entries}
-    shipped = {p.name for p in (root / "models").iterdir() if p.suffix in (".pt", ".ts", ".onnx")
-               and p.name != "checkpoint_last.pt"}
+    shipped = {
+        p.name
+        for p in (root / "models").iterdir()
+        if p.suffix in (".pt", ".ts", ".onnx") and p.name != "checkpoint_last.pt"
+    }
     assert shipped <= listed, f"weights without a sha256 entry: {shipped - listed}"

@@ -47,8 +47,14 @@ def _lucchi_like_zip(path):
 
 
 def _spec(url, sha256):
-    return DatasetSpec("lucchi-test", "test", url, "test", (Resource(url, "lucchi.zip", sha256, extract=True),),
-                       layout=DATASETS["lucchi"].layout)
+    return DatasetSpec(
+        "lucchi-test",
+        "test",
+        url,
+        "test",
+        (Resource(url, "lucchi.zip", sha256, extract=True),),
+        layout=DATASETS["lucchi"].layout,
+    )
 
 
 def test_download_verify_unpack_and_layout(server, tmp_path):
@@ -56,7 +62,11 @@ def test_download_verify_unpack_and_layout(server, tmp_path):
     digest = _lucchi_like_zip(root / "lucchi.zip")
     dest = download_dataset(_spec(f"{base}/lucchi.zip", digest), tmp_path / "data")
     assert sorted(p.name for p in dest.glob("*.tif")) == [
-        "testing.tif", "testing_groundtruth.tif", "training.tif", "training_groundtruth.tif"]
+        "testing.tif",
+        "testing_groundtruth.tif",
+        "training.tif",
+        "training_groundtruth.tif",
+    ]
     assert tifffile.imread(dest / "training.tif").shape == (3, 16, 16)
     download_dataset(_spec(f"{base}/lucchi.zip", digest), tmp_path / "data")  # verified copy reused
 

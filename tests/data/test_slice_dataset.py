@@ -18,8 +18,9 @@ def test_context_indices_repeat_edges():
 
 def test_items_are_slices_with_context(stack_files):
     image = tifffile.imread(stack_files["image"])
-    ds = SliceDataset([{"image": str(stack_files["image"]), "label": str(stack_files["label"])}], slices=(2, 6),
-                      context=3)
+    ds = SliceDataset(
+        [{"image": str(stack_files["image"]), "label": str(stack_files["label"])}], slices=(2, 6), context=3
+    )
     assert len(ds) == 4
     item = ds[0]
     assert tuple(item["image"].shape) == (3, 64, 96) and tuple(item["label"].shape) == (1, 64, 96)

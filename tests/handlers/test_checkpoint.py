@@ -24,8 +24,9 @@ def _trainer(tmp_path, resume=True):
 
     engine = Engine(step)
     engine.add_event_handler(Events.EPOCH_COMPLETED, lambda _: scheduler.step())
-    TrainingCheckpoint(tmp_path, {"model": model, "optimizer": optimizer, "scheduler": scheduler},
-                       resume=resume).attach(engine)
+    TrainingCheckpoint(
+        tmp_path, {"model": model, "optimizer": optimizer, "scheduler": scheduler}, resume=resume
+    ).attach(engine)
     return engine, model
 
 

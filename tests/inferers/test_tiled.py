@@ -58,8 +58,9 @@ def test_tta_transforms_invert(mode):
     for turns, flip in dihedral_transforms(mode):
         torch.testing.assert_close(_undo(_apply(x, turns, flip), turns, flip), x)
     assert len(dihedral_transforms(mode)) == {"none": 1, "flips": 4, "dihedral": 8}[mode]
-    assert len({tuple(_apply(torch.arange(4.).reshape(1, 1, 2, 2), *t).flatten().tolist())
-                for t in dihedral_transforms(mode)}) == len(dihedral_transforms(mode))
+    assert len(
+        {tuple(_apply(torch.arange(4.0).reshape(1, 1, 2, 2), *t).flatten().tolist()) for t in dihedral_transforms(mode)}
+    ) == len(dihedral_transforms(mode))
 
 
 def test_tta_of_equivariant_net_is_unchanged_and_uncertainty_zero():
@@ -85,3 +86,10 @@ def test_rejects_bad_shapes():
         SliceTiledInferer()(torch.zeros(1, 1, 4), PixelNet())
     with pytest.raises(ValueError, match="tta must be one of"):
         SliceTiledInferer(tta="all")
+
+
+def test_2d_image_with_context_repeats_the_slice():
+    net, image = PixelNet(in_channels=3).eval(), torch.rand(1, 1, 20, 24)
+    with torch.no_grad():
+        out = SliceTiledInferer(roi_size=(16, 16), context=3)(image, net)
+        torch.testing.assert_close(out, net(image.repeat(1, 3, 1, 1)), atol=1e-5, rtol=1e-5)

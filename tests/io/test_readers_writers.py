@@ -101,7 +101,7 @@ def test_truncated_file_names_file(tmp_path, suffix):
         write_png(path, STACK[0])
     else:
         write_hdf5(path, STACK)
-    path.write_bytes(path.read_bytes()[: 64])
+    path.write_bytes(path.read_bytes()[:64])
     with pytest.raises(MicrosegInputError, match=r"bad\.(tif|png|h5).*truncated, corrupt"):
         read_image(path)
 

@@ -26,7 +26,10 @@ def test_good_image_passes_unchanged():
         (_image((1, 2, 3, 16, 16)), "expected 2 or 3 spatial dimensions"),
         (_image((3, 16, 16)), "expected 1 channel"),
         (MetaTensor(torch.zeros(1, 8, 8), meta={"filename_or_obj": "stack.tif"}), "the image is constant"),
-        (MetaTensor((torch.rand(1, 8, 8) > 0.5).float() * 255, meta={"filename_or_obj": "stack.tif"}), "looks like a mask"),
+        (
+            MetaTensor((torch.rand(1, 8, 8) > 0.5).float() * 255, meta={"filename_or_obj": "stack.tif"}),
+            "looks like a mask",
+        ),
         (MetaTensor(torch.full((1, 8, 8), float("nan")), meta={"filename_or_obj": "stack.tif"}), "NaN or infinite"),
         (MetaTensor(torch.zeros(1, 0, 8), meta={"filename_or_obj": "stack.tif"}), "empty"),
     ],

@@ -48,8 +48,11 @@ def list_inputs(path: str | os.PathLike, folder: str = "auto") -> list[dict[str,
     if base.is_file():
         return [{"image": text}]
     files = sorted(
-        (p for p in base.iterdir() if p.is_file() and not p.name.startswith(".")
-         and p.suffix.lower() in IMAGE_SUFFIXES + HDF5_SUFFIXES),
+        (
+            p
+            for p in base.iterdir()
+            if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES + HDF5_SUFFIXES
+        ),
         key=natural_sort_key,
     )
     if not files:

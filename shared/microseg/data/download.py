@@ -99,8 +99,13 @@ def download_file(resource: Resource, folder: str | os.PathLike, timeout: float 
         ) from error
     digest = sha256sum(target)
     if not resource.sha256:
-        logger.warning("%s: no published SHA-256 to verify against; got %s (pin it with --sha256 %s=%s)",
-                       resource.filename, digest, resource.filename, digest)
+        logger.warning(
+            "%s: no published SHA-256 to verify against; got %s (pin it with --sha256 %s=%s)",
+            resource.filename,
+            digest,
+            resource.filename,
+            digest,
+        )
     return target
 
 
@@ -175,8 +180,10 @@ DATASETS: dict[str, DatasetSpec] = {
         "mitochondria masks.",
         homepage="https://www.epfl.ch/labs/cvlab/data/data-em/",
         license="EPFL CVLab: free for research use; cite Lucchi et al. 2012/2013.",
-        resources=tuple(Resource(_LUCCHI_URL + n, n) for n in (
-            "training.tif", "training_groundtruth.tif", "testing.tif", "testing_groundtruth.tif")),
+        resources=tuple(
+            Resource(_LUCCHI_URL + n, n)
+            for n in ("training.tif", "training_groundtruth.tif", "testing.tif", "testing_groundtruth.tif")
+        ),
         bundle="fibsem_mitochondria_segmentation",
         layout=_lucchi_layout,
     ),
@@ -185,33 +192,44 @@ DATASETS: dict[str, DatasetSpec] = {
         description="GlaS contest (MICCAI 2015): 165 H&E colon histology images with gland annotations.",
         homepage="https://warwick.ac.uk/fac/cross_fac/tia/data/glascontest/",
         license="Warwick GlaS terms: research only, no commercial use.",
-        resources=(Resource("https://warwick.ac.uk/fac/cross_fac/tia/data/glascontest/download/"
-                            "warwick_qu_dataset_released_2016_07_08.zip",
-                            "warwick_qu_dataset_released_2016_07_08.zip", extract=True),),
+        resources=(
+            Resource(
+                "https://warwick.ac.uk/fac/cross_fac/tia/data/glascontest/download/"
+                "warwick_qu_dataset_released_2016_07_08.zip",
+                "warwick_qu_dataset_released_2016_07_08.zip",
+                extract=True,
+            ),
+        ),
     ),
     "dsb2018": DatasetSpec(
         name="dsb2018",
         description="Kaggle Data Science Bowl 2018 nuclei, stage 1 training set (BBBC038).",
         homepage="https://bbbc.broadinstitute.org/BBBC038",
         license="CC0 (BBBC038).",
-        resources=(Resource("https://data.broadinstitute.org/bbbc/BBBC038/stage1_train.zip", "stage1_train.zip",
-                            extract=True),),
+        resources=(
+            Resource("https://data.broadinstitute.org/bbbc/BBBC038/stage1_train.zip", "stage1_train.zip", extract=True),
+        ),
     ),
     "cdeep3m_mito": DatasetSpec(
         name="cdeep3m_mito",
         description="CDeep3M SBEM mitochondria test sample (Cell Image Library).",
         homepage="https://github.com/CRBS/cdeep3m",
         license="UC licence: education, research and non-profit use only.",
-        resources=(Resource("https://github.com/CRBS/cdeep3m/archive/refs/heads/master.zip", "cdeep3m-master.zip",
-                            extract=True),),
+        resources=(
+            Resource(
+                "https://github.com/CRBS/cdeep3m/archive/refs/heads/master.zip", "cdeep3m-master.zip", extract=True
+            ),
+        ),
     ),
     "isbi2012": DatasetSpec(
         name="isbi2012",
         description="ISBI 2012 EM segmentation challenge: 30 slices of 512x512 ssTEM with membrane labels.",
         homepage="https://imagej.net/events/isbi-2012-segmentation-challenge",
         license="Challenge terms: research use; cite Cardona et al. 2010 and Arganda-Carreras et al. 2015.",
-        resources=tuple(Resource(f"http://brainiac2.mit.edu/isbi_challenge/sites/default/files/{n}", n)
-                        for n in ("train-volume.tif", "train-labels.tif")),
+        resources=tuple(
+            Resource(f"http://brainiac2.mit.edu/isbi_challenge/sites/default/files/{n}", n)
+            for n in ("train-volume.tif", "train-labels.tif")
+        ),
     ),
 }
 
@@ -240,8 +258,9 @@ def download_dataset(
     pins = dict(sha256 or {})
     for resource in spec.resources:
         if resource.filename in pins:
-            resource = Resource(resource.url, resource.filename, pins[resource.filename], resource.size,
-                                resource.extract)
+            resource = Resource(
+                resource.url, resource.filename, pins[resource.filename], resource.size, resource.extract
+            )
         path = download_file(resource, downloads, timeout)
         if resource.extract:
             safe_extract(path, dest / "unpacked")

@@ -93,7 +93,9 @@ class SliceDataset(torch.utils.data.Dataset):
         if v not in self._volumes:
             item = self.data[v]
             image, _ = _load_stack(item["image"])
-            CheckImage(spatial_ndims=(3,), num_channels=None)(MetaTensor(image[None], meta={"filename_or_obj": item["image"]}))
+            CheckImage(spatial_ndims=(3,), num_channels=None)(
+                MetaTensor(image[None], meta={"filename_or_obj": item["image"]})
+            )
             label = None
             if item.get("label") is not None:
                 label, _ = _load_stack(item["label"])
@@ -116,5 +118,7 @@ class SliceDataset(torch.utils.data.Dataset):
         channels = image[context_indices(z, image.shape[0], self.context)].astype(np.float32)
         out: dict = {"image": MetaTensor(channels, meta={"filename_or_obj": item["image"], "slice": z}), "slice": z}
         if label is not None:
-            out["label"] = MetaTensor(label[z : z + 1].astype(np.float32), meta={"filename_or_obj": item["label"], "slice": z})
+            out["label"] = MetaTensor(
+                label[z : z + 1].astype(np.float32), meta={"filename_or_obj": item["label"], "slice": z}
+            )
         return apply_transform(self.transform, out) if self.transform is not None else out

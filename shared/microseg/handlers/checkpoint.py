@@ -20,8 +20,13 @@ def _rng_state() -> dict:
     kind, keys, pos, has_gauss, gauss = np.random.get_state()
     return {
         "python": random.getstate(),
-        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": pos,
-                  "has_gauss": has_gauss, "gauss": gauss},
+        "numpy": {
+            "kind": kind,
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": pos,
+            "has_gauss": has_gauss,
+            "gauss": gauss,
+        },
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
     }
@@ -84,11 +89,14 @@ class TrainingCheckpoint:
         state["engine"] = {"epoch": engine.state.epoch, "iteration": engine.state.iteration}
         state["rng"] = _rng_state()
         if self.validator is not None:
-            state["validator"] = {"best_metric": float(self.validator.state.best_metric),
-                                  "best_metric_epoch": int(self.validator.state.best_metric_epoch)}
+            state["validator"] = {
+                "best_metric": float(self.validator.state.best_metric),
+                "best_metric_epoch": int(self.validator.state.best_metric_epoch),
+            }
         if self.best_tracker is not None:
-            state["best_saver"] = {"_saved": [(float(item.priority), str(item.filename))
-                                             for item in self.best_tracker._saved]}
+            state["best_saver"] = {
+                "_saved": [(float(item.priority), str(item.filename)) for item in self.best_tracker._saved]
+            }
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + ".partial")
         torch.save(state, tmp)

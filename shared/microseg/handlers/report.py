@@ -37,8 +37,14 @@ def _slice_row(name: str, z: int, pred: np.ndarray, true: np.ndarray, iou_thresh
     counts = foreground_counts(torch.from_numpy(pred[None, None]), torch.from_numpy(true[None, None]))[0]
     scores = {k: float(v) for k, v in scores_from_counts(counts).items()}
     match = match_objects(label_objects(true), label_objects(pred), iou_threshold)
-    return {"image": name, "slice": z, **scores, "true_objects": match.n_true, "pred_objects": match.n_pred,
-            "matched_objects": match.tp}
+    return {
+        "image": name,
+        "slice": z,
+        **scores,
+        "true_objects": match.n_true,
+        "pred_objects": match.n_pred,
+        "matched_objects": match.tp,
+    }
 
 
 def segmentation_report(
@@ -85,8 +91,16 @@ def segmentation_report(
             values = np.concatenate(sizes[f"{who}_{kind}"]) if sizes[f"{who}_{kind}"] else np.zeros(0)
             prefix = "" if who == "pred" else "true_"
             metrics[f"{prefix}mean_object_{kind}_{unit}{power}"] = float(values.mean()) if values.size else None
-    metrics.update({"n_images": len(counts), "n_slices": len(rows), "iou_threshold": iou_threshold,
-                    "voxel_size": list(map(float, voxel_size)), "unit": unit, "definitions": DEFINITIONS})
+    metrics.update(
+        {
+            "n_images": len(counts),
+            "n_slices": len(rows),
+            "iou_threshold": iou_threshold,
+            "voxel_size": list(map(float, voxel_size)),
+            "unit": unit,
+            "definitions": DEFINITIONS,
+        }
+    )
     return metrics, rows
 
 

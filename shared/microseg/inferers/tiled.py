@@ -44,7 +44,8 @@ class SliceTiledInferer(Inferer):
 
     * ``(B, C, H, W)`` input: one 2D image per batch item.
     * ``(B, C, Z, H, W)`` input: a stack; each slice ``z`` is predicted from slices ``z - k//2 .. z + k//2``
-      (``k = context``, edges repeated) stacked as channels, ``slice_batch`` slices at a time.
+      (``k = context``, edges repeated) stacked as channels, ``slice_batch`` slices at a time. A 2D image given to a
+      2.5D network (``context > 1``) is a stack of one slice, repeated ``k`` times.
 
     Any ``H, W`` works: tiles of ``roi_size`` overlap by ``overlap`` and images smaller than a tile are padded.
     With ``tta`` each slice is also predicted flipped/rotated, the predictions are turned back and their logits
@@ -88,6 +89,8 @@ class SliceTiledInferer(Inferer):
         self.slice_batch, self.sw_device, self.device, self.progress = slice_batch, sw_device, device, progress
 
     def __call__(self, inputs: torch.Tensor, network: Callable[..., torch.Tensor], *args, **kwargs) -> torch.Tensor:
+        if inputs.ndim == 4 and self.context > 1:  # a lone 2D image: its own context, repeated
+            return self._predict_stack(inputs[:, :, None], network)[:, :, 0]
         if inputs.ndim == 4:
             return self._predict_2d(inputs, network)
         if inputs.ndim == 5:
@@ -96,8 +99,15 @@ class SliceTiledInferer(Inferer):
 
     def _windows(self, x: torch.Tensor, network: Callable) -> torch.Tensor:
         return sliding_window_inference(
-            x, self.roi_size, self.sw_batch_size, network, overlap=self.overlap, mode=self.mode,
-            sw_device=self.sw_device, device=self.device, progress=self.progress,
+            x,
+            self.roi_size,
+            self.sw_batch_size,
+            network,
+            overlap=self.overlap,
+            mode=self.mode,
+            sw_device=self.sw_device,
+            device=self.device,
+            progress=self.progress,
         )
 
     def _predict_2d(self, x: torch.Tensor, network: Callable) -> torch.Tensor:

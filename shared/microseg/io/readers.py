@@ -66,8 +66,10 @@ def _single_path(data: Sequence[str | os.PathLike] | str | os.PathLike) -> str:
 
 def _require_exists(path: str | os.PathLike) -> None:
     if not Path(path).exists():
-        raise MicrosegInputError(f"{path}: no such file or folder; check the path (relative paths are taken from "
-                                 f"the working directory {Path.cwd()}).")
+        raise MicrosegInputError(
+            f"{path}: no such file or folder; check the path (relative paths are taken from "
+            f"the working directory {Path.cwd()})."
+        )
 
 
 def _unreadable(path: str, kind: str, error: Exception) -> MicrosegInputError:
@@ -180,7 +182,9 @@ class SliceFolderReader(_ArrayReader):
                 raise MicrosegInputError(f"{file}: expected a 2D slice, got an array of shape {loaded.array.shape}.")
             slices.append(loaded)
         names = [Path(s.path).name for s in slices]
-        return LoadedImage(np.stack([s.array for s in slices]), path, slices[0].channel_last, {"slice_names": "\n".join(names)})
+        return LoadedImage(
+            np.stack([s.array for s in slices]), path, slices[0].channel_last, {"slice_names": "\n".join(names)}
+        )
 
 
 class HDF5Reader(_ArrayReader):

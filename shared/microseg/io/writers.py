@@ -165,7 +165,13 @@ def write_like(
     else:
         if array.ndim == 2:
             array = array[None]
-        names = [Path(n).with_suffix(".png").name if Path(n).suffix.lower() not in TIFF_SUFFIXES else n
-                 for n in slice_names] if slice_names else None
+        names = (
+            [
+                Path(n).with_suffix(".png").name if Path(n).suffix.lower() not in TIFF_SUFFIXES else n
+                for n in slice_names
+            ]
+            if slice_names
+            else None
+        )
         write_slices(target, array, names)
     return target

@@ -83,8 +83,10 @@ class ForegroundMetric(CumulativeIterationMetric):
         names = (metric_name,) if isinstance(metric_name, str) else tuple(metric_name)
         unknown = set(names) - set(FOREGROUND_METRICS)
         if unknown or reduction not in ("dataset", "image"):
-            raise ValueError(f"metric_name must be in {FOREGROUND_METRICS}, reduction 'dataset' or 'image'; "
-                             f"got {names}, {reduction!r}")
+            raise ValueError(
+                f"metric_name must be in {FOREGROUND_METRICS}, reduction 'dataset' or 'image'; "
+                f"got {names}, {reduction!r}"
+            )
         self.metric_name, self.reduction = names, reduction
 
     def _compute_tensor(self, y_pred: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
@@ -111,8 +113,14 @@ class ForegroundMetricHandler(IgniteMetricHandler):
     """Ignite handler of one :class:`ForegroundMetric` score (``metric_name``), for ``key_val_metric`` and co."""
 
     def __init__(
-        self, metric_name: str = "dice", reduction: str = "dataset", output_transform=lambda x: x,
+        self,
+        metric_name: str = "dice",
+        reduction: str = "dataset",
+        output_transform=lambda x: x,
         save_details: bool = True,
     ) -> None:
-        super().__init__(metric_fn=ForegroundMetric(metric_name, reduction), output_transform=output_transform,
-                         save_details=save_details)
+        super().__init__(
+            metric_fn=ForegroundMetric(metric_name, reduction),
+            output_transform=output_transform,
+            save_details=save_details,
+        )

@@ -81,7 +81,9 @@ class ObjectMatch:
 
 
 def _iou_matrix(gt: np.ndarray, pred: np.ndarray, n_gt: int, n_pred: int) -> np.ndarray:
-    overlap = np.bincount(gt.ravel().astype(np.int64) * (n_pred + 1) + pred.ravel(), minlength=(n_gt + 1) * (n_pred + 1))
+    overlap = np.bincount(
+        gt.ravel().astype(np.int64) * (n_pred + 1) + pred.ravel(), minlength=(n_gt + 1) * (n_pred + 1)
+    )
     overlap = overlap.reshape(n_gt + 1, n_pred + 1)
     gt_sizes, pred_sizes = overlap.sum(1, keepdims=True), overlap.sum(0, keepdims=True)
     inter = overlap[1:, 1:]
@@ -179,8 +181,9 @@ class ObjectMatchingMetric(CumulativeIterationMetric):
         rows = []
         for p, t in zip(y_pred, y, strict=True):
             p_np, t_np = p[0].detach().cpu().numpy(), t[0].detach().cpu().numpy()
-            match = match_objects(label_objects(t_np, self.connectivity), label_objects(p_np, self.connectivity),
-                                  self.iou_threshold)
+            match = match_objects(
+                label_objects(t_np, self.connectivity), label_objects(p_np, self.connectivity), self.iou_threshold
+            )
             rows.append([match.tp, match.fp, match.fn])
         return torch.tensor(rows, dtype=torch.float64)
 
@@ -200,8 +203,15 @@ class ObjectMatchingMetricHandler(IgniteMetricHandler):
     """Ignite handler of one :class:`ObjectMatchingMetric` score."""
 
     def __init__(
-        self, metric_name: str = "object_f1", iou_threshold: float = 0.5, connectivity: int = 1,
-        output_transform=lambda x: x, save_details: bool = True,
+        self,
+        metric_name: str = "object_f1",
+        iou_threshold: float = 0.5,
+        connectivity: int = 1,
+        output_transform=lambda x: x,
+        save_details: bool = True,
     ) -> None:
-        super().__init__(metric_fn=ObjectMatchingMetric(metric_name, iou_threshold, connectivity),
-                         output_transform=output_transform, save_details=save_details)
+        super().__init__(
+            metric_fn=ObjectMatchingMetric(metric_name, iou_threshold, connectivity),
+            output_transform=output_transform,
+            save_details=save_details,
+        )

@@ -87,7 +87,9 @@ class CheckImage(Transform):
         if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
             raise MicrosegInputError(f"{name}: the image holds NaN or infinite values; replace them before segmenting.")
         if not self.allow_constant and array.min() == array.max():
-            raise MicrosegInputError(f"{name}: the image is constant (every pixel is {array.min()}); nothing to segment.")
+            raise MicrosegInputError(
+                f"{name}: the image is constant (every pixel is {array.min()}); nothing to segment."
+            )
         if not self.allow_binary and _is_two_valued(array):
             raise MicrosegInputError(
                 f"{name}: the image has only two distinct values, so it looks like a mask, not a micrograph; "

@@ -46,7 +46,11 @@ class PercentileNormalized(MapTransform):
     """Dictionary version of :class:`PercentileNormalize`."""
 
     def __init__(
-        self, keys: KeysCollection, lower: float = 1.0, upper: float = 99.0, eps: float = 1e-6,
+        self,
+        keys: KeysCollection,
+        lower: float = 1.0,
+        upper: float = 99.0,
+        eps: float = 1e-6,
         allow_missing_keys: bool = False,
     ) -> None:
         super().__init__(keys, allow_missing_keys)

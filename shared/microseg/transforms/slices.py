@@ -30,7 +30,8 @@ class SelectSlices(Transform):
     def __call__(self, img):
         if img.ndim != 4:
             raise MicrosegInputError(
-                f"{source_name(img)}: selecting slices needs a stack (Z, H, W), got spatial shape {tuple(img.shape[1:])}."
+                f"{source_name(img)}: selecting slices needs a stack (Z, H, W), "
+                f"got spatial shape {tuple(img.shape[1:])}."
             )
         depth = img.shape[1]
         stop = depth if self.stop is None else self.stop
