@@ -287,8 +287,17 @@ def test_mlflow_tracking_switch(tmp_path):
     tifffile.imwrite(tmp_path / "training_groundtruth.tif", mask)
     bundle = copy_bundle(NAME, tmp_path)
     out = tmp_path / "eval"
-    _run(bundle, ["train.json"], dataset_dir=str(tmp_path), max_epochs=1, train_slices=[0, 8], val_slices=[9, 12],
-         output_dir=str(out), tracking="mlflow", **SMALL)
+    _run(
+        bundle,
+        ["train.json"],
+        dataset_dir=str(tmp_path),
+        max_epochs=1,
+        train_slices=[0, 8],
+        val_slices=[9, 12],
+        output_dir=str(out),
+        tracking="mlflow",
+        **SMALL,
+    )
     stores = list(out.glob("mlruns.db"))
     mlflow.set_tracking_uri(f"sqlite:///{stores[0]}" if stores else (out / "mlruns").as_uri())
     runs = mlflow.search_runs(search_all_experiments=True)

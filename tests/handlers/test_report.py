@@ -28,6 +28,8 @@ def test_report_by_hand():
     assert metrics["true_mean_object_area_nm2"] == pytest.approx(4 * 25)
     assert [r["dice"] for r in rows] == pytest.approx([1.0, 8 / 9])
     assert [r["pred_objects"] for r in rows] == [1, 2]
+    assert (metrics["slice_objects_found"], metrics["slice_objects_total"]) == (2, 2)
+    assert metrics["slice_object_precision"] == pytest.approx(2 / 3)
 
 
 def test_handler_writes_files(tmp_path):

@@ -27,6 +27,7 @@ DEFINITIONS = {
     "dice_per_image": "mean over images of the per-image Dice",
     "objects": "connected components (face connectivity), in 3D for stacks; matched one to one at IoU >= "
     "iou_threshold; objects_found = matched ground-truth objects out of objects_total",
+    "slice_objects": "the same with the 2D objects of every slice, TP/FP/FN pooled over all slices",
     "mean_object_volume": "mean volume of the 3D objects (voxel count x voxel volume), predicted and true",
     "mean_object_area": "mean area of the 2D objects of every slice (pixel count x pixel area), predicted and true",
     "empty rule": "a ratio with a zero denominator is 1 when both masks are empty, else 0",
@@ -86,6 +87,9 @@ def segmentation_report(
     metrics = {k: float(v) for k, v in scores_from_counts(all_counts.sum(0)).items()}
     metrics["dice_per_image"] = float(scores_from_counts(all_counts)["dice"].mean())
     metrics.update(object_scores(*obj.tolist()))
+    tp = sum(r["matched_objects"] for r in rows)
+    per_slice = object_scores(tp, sum(r["pred_objects"] for r in rows) - tp, sum(r["true_objects"] for r in rows) - tp)
+    metrics.update({f"slice_{k}": v for k, v in per_slice.items()})
     for kind, power in (("volume", 3), ("area", 2)):
         for who in ("pred", "true"):
             values = np.concatenate(sizes[f"{who}_{kind}"]) if sizes[f"{who}_{kind}"] else np.zeros(0)

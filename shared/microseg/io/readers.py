@@ -37,6 +37,7 @@ from microseg.io.paths import (
 
 __all__ = [
     "HDF5Reader",
+    "LoadedImage",
     "MicroscopyReader",
     "PlainImageReader",
     "SliceFolderReader",
