@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Write a bundle's ``large_files.yml``: every weight file under ``models/`` with its SHA-256 and size.
 
-    python scripts/update_large_files.py bundles/fibsem_mitochondria_segmentation
+python scripts/update_large_files.py bundles/fibsem_mitochondria_segmentation
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ def large_files(bundle: Path) -> list[dict]:
     for path in sorted((bundle / "models").iterdir()):
         if path.suffix in WEIGHT_SUFFIXES and path.name not in SKIPPED:
             digest = hashlib.sha256(path.read_bytes()).hexdigest()
-            entries.append({"path": f"models/{path.name}", "hash_val": digest, "hash_type": "sha256",
-                            "size": path.stat().st_size})
+            entries.append(
+                {"path": f"models/{path.name}", "hash_val": digest, "hash_type": "sha256", "size": path.stat().st_size}
+            )
     return entries
 
 

@@ -1,4 +1,4 @@
-"""multi_gpu_train.json with torchrun: 2 processes on the gloo backend (CPU)."""
+"""multi_gpu_train.json with torchrun: 2 processes on the gloo backend (CPU), about 15 s."""
 
 from __future__ import annotations
 
@@ -6,14 +6,12 @@ import shutil
 import subprocess
 import sys
 
-import pytest
 import tifffile
 import torch
 
 from conftest import copy_bundle, synthetic_stack
 
 
-@pytest.mark.slow
 def test_two_process_gloo_training(tmp_path):
     image, mask = synthetic_stack()
     tifffile.imwrite(tmp_path / "training.tif", image)
