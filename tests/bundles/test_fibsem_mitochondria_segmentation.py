@@ -280,13 +280,14 @@ def test_exit_status_of_both_commands(trained, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_mlflow_tracking_switch(tmp_path):
+def test_mlflow_tracking_switch(tmp_path, monkeypatch):
     mlflow = pytest.importorskip("mlflow")
     image, mask = synthetic_stack()
     tifffile.imwrite(tmp_path / "training.tif", image)
     tifffile.imwrite(tmp_path / "training_groundtruth.tif", mask)
     bundle = copy_bundle(NAME, tmp_path)
-    out = tmp_path / "eval"
+    store = f"sqlite:///{tmp_path / 'server.db'}"  # stands in for a tracking server
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
     _run(
         bundle,
         ["train.json"],
@@ -294,11 +295,10 @@ def test_mlflow_tracking_switch(tmp_path):
         max_epochs=1,
         train_slices=[0, 8],
         val_slices=[9, 12],
-        output_dir=str(out),
+        output_dir=str(tmp_path / "eval"),
         tracking="mlflow",
         **SMALL,
     )
-    stores = list(out.glob("mlruns.db"))
-    mlflow.set_tracking_uri(f"sqlite:///{stores[0]}" if stores else (out / "mlruns").as_uri())
+    mlflow.set_tracking_uri(store)
     runs = mlflow.search_runs(search_all_experiments=True)
     assert len(runs) == 1 and "metrics.val_mean_dice" in runs.columns and "metrics.train_loss" in runs.columns
