@@ -24,8 +24,6 @@ from microseg.errors import MicrosegInputError
 
 __all__ = ["Microseg", "main", "run_bundle"]
 
-logger = logging.getLogger("microseg")
-
 
 def run_bundle(bundle: str | os.PathLike, configs: Sequence[str], **overrides) -> None:
     """Run ``python -m monai.bundle run`` in-process on the bundle's ``configs`` with ``overrides``."""

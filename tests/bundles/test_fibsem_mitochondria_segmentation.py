@@ -52,20 +52,22 @@ def test_train_writes_best_and_resumable_checkpoints(trained):
     assert (models / "model.pt").is_file() and (models / "checkpoint_last.pt").is_file()
 
 
-def test_train_resumes_from_last_epoch(trained, caplog):
-    _run(
-        trained["bundle"],
-        ["train.json"],
-        dataset_dir=str(trained["data"]),
-        max_epochs=2,
-        train_slices=[0, 8],
-        val_slices=[9, 12],
-        **SMALL,
-    )
+def test_train_resumes_from_last_epoch(trained):
     import torch
 
-    state = torch.load(trained["bundle"] / "models" / "checkpoint_last.pt", weights_only=True)
-    assert state["engine"]["epoch"] == 2  # epoch 1 was loaded, only epoch 2 ran
+    last = trained["bundle"] / "models" / "checkpoint_last.pt"
+    # another seed than the first run: only a real resume (weights, optimiser, random state) keeps the weights
+    settings = {"dataset_dir": str(trained["data"]), "train_slices": [0, 8], "val_slices": [9, 12], "seed": 7, **SMALL}
+    before = torch.load(last, weights_only=True)
+    _run(trained["bundle"], ["train.json"], max_epochs=1, **settings)  # epoch 1 is done: resuming trains nothing
+    after = torch.load(last, weights_only=True)
+    assert after["engine"] == before["engine"] == {"epoch": 1, "iteration": before["engine"]["iteration"]}
+    for key, value in before["model"].items():
+        torch.testing.assert_close(after["model"][key], value)
+    _run(trained["bundle"], ["train.json"], max_epochs=2, **settings)  # continues with epoch 2 only
+    resumed = torch.load(last, weights_only=True)
+    assert resumed["engine"] == {"epoch": 2, "iteration": 2 * before["engine"]["iteration"]}
+    assert any(not torch.equal(resumed["model"][k], v) for k, v in before["model"].items())
 
 
 def test_evaluate_writes_metrics_and_per_slice_csv(trained):

@@ -86,11 +86,9 @@ def test_metadata_agrees_with_configs(name):
     pred = _meta(name)["network_data_format"]["outputs"]["pred"]
     for configs in (("train.json",), ("inference.json",)):
         parser = _parser(name, *configs)
-        net = parser.get_parsed_content("network_def", instantiate=False)
         assert parser.get_parsed_content("network_def#in_channels") == image["num_channels"], configs
         assert parser.get_parsed_content("network_def#out_channels") == pred["num_channels"], configs
         assert list(parser.get_parsed_content("roi_size")) == image["spatial_shape"] == pred["spatial_shape"]
-        assert net is not None
     train, infer = _parser(name, "train.json"), _parser(name, "inference.json")
     assert train.get("network_def") == infer.get("network_def"), "train and inference networks differ"
     assert len(image["channel_def"]) == image["num_channels"] and len(pred["channel_def"]) == pred["num_channels"]

@@ -19,7 +19,7 @@ import tarfile
 import urllib.request
 import zipfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from microseg.errors import MicrosegInputError
@@ -163,8 +163,7 @@ def _lucchi_layout(dest: Path) -> None:
     """Lucchi: the four TIFF stacks, downloaded or unpacked, are copied to ``dest`` (``train.json`` reads
     ``training.tif`` and ``training_groundtruth.tif`` there)."""
     for name in ("training.tif", "training_groundtruth.tif", "testing.tif", "testing_groundtruth.tif"):
-        candidates = [p for folder in ("downloads", "unpacked") for p in sorted((dest / folder).rglob(name))]
-        found = candidates[0] if candidates else None
+        found = next((p for folder in ("downloads", "unpacked") for p in sorted((dest / folder).rglob(name))), None)
         if found is None:
             raise MicrosegInputError(f"{dest}: {name} is missing after the download.")
         if found.resolve() != (dest / name).resolve():
@@ -258,9 +257,7 @@ def download_dataset(
     pins = dict(sha256 or {})
     for resource in spec.resources:
         if resource.filename in pins:
-            resource = Resource(
-                resource.url, resource.filename, pins[resource.filename], resource.size, resource.extract
-            )
+            resource = replace(resource, sha256=pins[resource.filename])
         path = download_file(resource, downloads, timeout)
         if resource.extract:
             safe_extract(path, dest / "unpacked")

@@ -11,7 +11,7 @@ from monai.transforms import apply_transform
 
 from microseg.errors import MicrosegInputError
 from microseg.io.readers import MicroscopyReader
-from microseg.transforms.checks import CheckBinaryLabel, CheckImage
+from microseg.transforms.checks import CheckBinaryLabel, CheckImage, CheckSameShaped
 
 __all__ = ["SliceDataset", "context_indices"]
 
@@ -93,18 +93,14 @@ class SliceDataset(torch.utils.data.Dataset):
         if v not in self._volumes:
             item = self.data[v]
             image, _ = _load_stack(item["image"])
-            CheckImage(spatial_ndims=(3,), num_channels=None)(
-                MetaTensor(image[None], meta={"filename_or_obj": item["image"]})
-            )
+            checked = {"image": MetaTensor(image[None], meta={"filename_or_obj": item["image"]})}
+            CheckImage(spatial_ndims=(3,), num_channels=None)(checked["image"])
             label = None
             if item.get("label") is not None:
                 label, _ = _load_stack(item["label"])
-                CheckBinaryLabel()(MetaTensor(label, meta={"filename_or_obj": item["label"]}))
-                if label.shape != image.shape:
-                    raise MicrosegInputError(
-                        f"image and label shapes differ: {item['image']} {image.shape}, {item['label']} "
-                        f"{label.shape}; each label must match its image pixel for pixel."
-                    )
+                checked["label"] = MetaTensor(label[None], meta={"filename_or_obj": item["label"]})
+                CheckBinaryLabel()(checked["label"])
+                CheckSameShaped(["image", "label"])(checked)
             self._volumes[v] = (image, label)
         return self._volumes[v]
 

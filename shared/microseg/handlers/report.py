@@ -34,10 +34,18 @@ DEFINITIONS = {
 }
 
 
-def _slice_row(name: str, z: int, pred: np.ndarray, true: np.ndarray, iou_threshold: float) -> dict:
+def _slice_row(
+    name: str,
+    z: int,
+    pred: np.ndarray,
+    true: np.ndarray,
+    pred_labels: np.ndarray,
+    true_labels: np.ndarray,
+    iou_threshold: float,
+) -> dict:
     counts = foreground_counts(torch.from_numpy(pred[None, None]), torch.from_numpy(true[None, None]))[0]
     scores = {k: float(v) for k, v in scores_from_counts(counts).items()}
-    match = match_objects(label_objects(true), label_objects(pred), iou_threshold)
+    match = match_objects(true_labels, pred_labels, iou_threshold)
     return {
         "image": name,
         "slice": z,
@@ -80,9 +88,10 @@ def segmentation_report(
             sizes["pred_volume"].append(object_sizes(pred_labels, voxel_size[-3:]))
             sizes["true_volume"].append(object_sizes(true_labels, voxel_size[-3:]))
         for z, (p, t) in enumerate(zip(stack, truth, strict=True)):
-            rows.append(_slice_row(name, z, p, t, iou_threshold))
-            sizes["pred_area"].append(object_sizes(label_objects(p), voxel_size[-2:]))
-            sizes["true_area"].append(object_sizes(label_objects(t), voxel_size[-2:]))
+            p_labels, t_labels = label_objects(p), label_objects(t)
+            rows.append(_slice_row(name, z, p, t, p_labels, t_labels, iou_threshold))
+            sizes["pred_area"].append(object_sizes(p_labels, voxel_size[-2:]))
+            sizes["true_area"].append(object_sizes(t_labels, voxel_size[-2:]))
     all_counts = torch.stack(counts)
     metrics = {k: float(v) for k, v in scores_from_counts(all_counts.sum(0)).items()}
     metrics["dice_per_image"] = float(scores_from_counts(all_counts)["dice"].mean())
