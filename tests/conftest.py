@@ -49,3 +49,46 @@ def copy_bundle(name: str, dest: Path) -> Path:
     shutil.copytree(BUNDLES / name, target, ignore=shutil.ignore_patterns("*.pt", "*.ts", "*.onnx", "eval"))
     (target / "models").mkdir(exist_ok=True)
     return target
+
+
+def synthetic_glands(
+    height: int = 72, width: int = 96, seed: int = 0, n_glands: int = 3
+) -> tuple[np.ndarray, np.ndarray]:
+    """An H&E-like uint8 RGB image ``(H, W, 3)``: pink stroma with purple-rimmed, pale-centred elliptical 'glands',
+    and its 0/255 binary gland mask."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:height, :width]
+    image = np.empty((height, width, 3), np.float32)
+    image[:] = (225, 170, 200)
+    mask = np.zeros((height, width), bool)
+    for _ in range(n_glands):
+        cy, cx = rng.uniform(0.2, 0.8) * height, rng.uniform(0.2, 0.8) * width
+        ry, rx = rng.uniform(0.08, 0.16) * height, rng.uniform(0.08, 0.16) * width
+        r = ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2
+        mask |= r < 1
+        image[(r < 1) & (r > 0.45)] = (110, 60, 150)  # nuclei rim
+        image[r <= 0.45] = (245, 235, 245)  # lumen
+    image += rng.normal(0, 8, image.shape)
+    return np.clip(image, 0, 255).astype(np.uint8), mask.astype(np.uint8) * 255
+
+
+def write_glas_folder(folder: Path, names_and_sizes: dict[str, tuple[int, int]], suffix: str = ".png") -> Path:
+    """A GlaS-layout folder: ``<name><suffix>`` + ``<name>_anno<suffix>`` per name, and ``Grade.csv``."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = ["Name,patient ID, grade (GlaS), grade (Sirinukunwattana et al. 2015)"]
+    for k, (name, (height, width)) in enumerate(names_and_sizes.items()):
+        image, mask = synthetic_glands(height, width, seed=k)
+        Image.fromarray(image).save(folder / f"{name}{suffix}")
+        Image.fromarray(mask).save(folder / f"{name}_anno{suffix}")
+        rows.append(f"{name},{k}, {'benign' if k % 2 else 'malignant'}, x")
+    (folder / "Grade.csv").write_text("\n".join(rows) + "\n")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def glas_folder(tmp_path_factory) -> Path:
+    """A synthetic GlaS folder: train_1..4 (72x96), testA_1 (80x64), testB_1 (60x100), PNG."""
+    sizes = {f"train_{i}": (72, 96) for i in range(1, 5)} | {"testA_1": (80, 64), "testB_1": (60, 100)}
+    return write_glas_folder(tmp_path_factory.mktemp("glas"), sizes)

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import importlib
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _SUBPACKAGES = (
     "bundle",
     "cli",
     "data",
+    "engines",
     "errors",
     "export",
     "handlers",
@@ -25,6 +26,7 @@ _SUBPACKAGES = (
     "io",
     "losses",
     "metrics",
+    "networks",
     "transforms",
 )
 __all__ = ["__version__", *_SUBPACKAGES]

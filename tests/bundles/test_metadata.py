@@ -80,31 +80,52 @@ def test_schema_rejects_incomplete_metadata():
         jsonschema.validate(meta, schema)
 
 
+def _network_input_shape(parser) -> list:
+    """The spatial shape a config feeds its network: ``roi_size`` tiles, an ``image_size`` square, or any size."""
+    if "roi_size" in parser:
+        return list(parser.get_parsed_content("roi_size"))
+    if "network_def#in_channels" in parser:
+        size = parser.get_parsed_content("image_size")
+        return [size, size]
+    return ["*", "*"]  # a detector that scales any image itself
+
+
 @pytest.mark.parametrize("name", ALL)
 def test_metadata_agrees_with_configs(name):
     image = _meta(name)["network_data_format"]["inputs"]["image"]
     pred = _meta(name)["network_data_format"]["outputs"]["pred"]
     for configs in (("train.json",), ("inference.json",)):
         parser = _parser(name, *configs)
-        assert parser.get_parsed_content("network_def#in_channels") == image["num_channels"], configs
-        assert parser.get_parsed_content("network_def#out_channels") == pred["num_channels"], configs
-        assert list(parser.get_parsed_content("roi_size")) == image["spatial_shape"] == pred["spatial_shape"]
+        if "network_def#in_channels" in parser:
+            assert parser.get_parsed_content("network_def#in_channels") == image["num_channels"], configs
+            assert parser.get_parsed_content("network_def#out_channels") == pred["num_channels"], configs
+        else:
+            assert parser.get_parsed_content("network_def#num_classes") == pred["num_channels"] + 1, configs
+        assert _network_input_shape(parser) == image["spatial_shape"] == pred["spatial_shape"], configs
     train, infer = _parser(name, "train.json"), _parser(name, "inference.json")
-    assert train.get("network_def") == infer.get("network_def"), "train and inference networks differ"
+    keep = {k: v for k, v in train.get("network_def").items() if k != "pretrained"}
+    assert keep == {k: v for k, v in infer.get("network_def").items() if k != "pretrained"}, "networks differ"
     assert len(image["channel_def"]) == image["num_channels"] and len(pred["channel_def"]) == pred["num_channels"]
 
 
 @pytest.mark.parametrize("name", ALL)
 def test_preprocessing_gives_declared_value_range(name, tmp_path):
     import tifffile
+    from PIL import Image
 
     image = _meta(name)["network_data_format"]["inputs"]["image"]
-    stack = np.random.default_rng(0).integers(0, 60000, (2, 40, 50), dtype=np.uint16)
-    tifffile.imwrite(tmp_path / "x.tif", stack)
+    if image["num_channels"] == 3:  # RGB bundles: 8-bit colour images
+        ramp = np.broadcast_to(np.linspace(0, 255, 50).astype(np.uint8)[None, :, None], (40, 50, 3))
+        Image.fromarray(np.ascontiguousarray(ramp)).save(tmp_path / "x.png")
+        path, percentiles = tmp_path / "x.png", [0, 100]
+    else:  # greyscale stacks of any bit depth
+        stack = np.random.default_rng(0).integers(0, 60000, (2, 40, 50), dtype=np.uint16)
+        tifffile.imwrite(tmp_path / "x.tif", stack)
+        path, percentiles = tmp_path / "x.tif", [1, 99]
     pre = _parser(name, "inference.json").get_parsed_content("preprocessing")
-    out = pre({"image": str(tmp_path / "x.tif")})["image"]
-    assert str(out.dtype).endswith(image["dtype"])
-    low, high = np.percentile(out.numpy(), [1, 99])
+    out = pre({"image": str(path)})["image"]
+    assert str(out.dtype).endswith(image["dtype"]) and out.shape[0] == image["num_channels"]
+    low, high = np.percentile(out.numpy(), percentiles)
     assert (low, high) == pytest.approx(tuple(image["value_range"]), abs=0.01)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from microseg.data.datalist import list_inputs
+from microseg.data.glas import glas_split, list_glas, read_glas_grades
 from microseg.data.slice_dataset import SliceDataset, context_indices
 
-__all__ = ["SliceDataset", "context_indices", "list_inputs"]
+__all__ = ["SliceDataset", "context_indices", "glas_split", "list_glas", "list_inputs", "read_glas_grades"]

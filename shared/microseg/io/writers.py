@@ -116,11 +116,14 @@ def write_hdf5(path: str | os.PathLike, array: np.ndarray, chunks: bool | tuple 
     return Path(file_name)
 
 
-def output_path_like(input_path: str | os.PathLike, output_dir: str | os.PathLike, postfix: str = "_seg") -> str:
+def output_path_like(
+    input_path: str | os.PathLike, output_dir: str | os.PathLike, postfix: str = "_seg", dtype=None
+) -> str:
     """Where :func:`write_like` puts the output for ``input_path``: same format and name plus ``postfix``.
 
     ``a/stack.tif`` -> ``out/stack_seg.tif``; ``a/slices/`` -> ``out/slices_seg/``;
-    ``a/vol.h5:/raw`` -> ``out/vol_seg.h5:/raw``; ``a/img.bmp`` -> ``out/img_seg.png`` (BMP/JPEG become PNG).
+    ``a/vol.h5:/raw`` -> ``out/vol_seg.h5:/raw``; ``a/img.bmp`` -> ``out/img_seg.png`` (BMP/JPEG become PNG, or
+    TIFF when ``dtype`` is one PNG cannot hold, e.g. float32 probabilities).
     """
     file_name, dataset = split_hdf5_path(input_path)
     source = Path(file_name)
@@ -131,7 +134,8 @@ def output_path_like(input_path: str | os.PathLike, output_dir: str | os.PathLik
     if suffix in HDF5_SUFFIXES:
         return f"{output_dir / (source.stem + postfix + source.suffix)}:{dataset or '/data'}"
     if suffix in PLAIN_IMAGE_SUFFIXES:
-        return str(output_dir / f"{source.stem}{postfix}.png")
+        png = dtype is None or np.dtype(dtype) in (np.dtype(np.uint8), np.dtype(np.uint16))
+        return str(output_dir / f"{source.stem}{postfix}{'.png' if png else '.tif'}")
     return str(output_dir / f"{source.stem}{postfix}{source.suffix}")
 
 
@@ -151,7 +155,7 @@ def write_like(
         postfix: added to the input's name.
         slice_names: for a folder of slices, the input's slice file names (reused for the output slices).
     """
-    target = output_path_like(input_path, output_dir, postfix)
+    target = output_path_like(input_path, output_dir, postfix, array.dtype)
     file_name = split_hdf5_path(target)[0]
     suffix = Path(file_name).suffix.lower()
     if suffix in HDF5_SUFFIXES:

@@ -3,5 +3,6 @@
 from __future__ import annotations
 
 from microseg.losses.binary import LOSS_NAMES, LogDiceLoss, get_loss
+from microseg.losses.detection import SumOfLosses
 
-__all__ = ["LOSS_NAMES", "LogDiceLoss", "get_loss"]
+__all__ = ["LOSS_NAMES", "LogDiceLoss", "SumOfLosses", "get_loss"]

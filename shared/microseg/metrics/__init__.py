@@ -9,6 +9,14 @@ from microseg.metrics.foreground import (
     foreground_counts,
     scores_from_counts,
 )
+from microseg.metrics.glas import (
+    GLAS_METRICS,
+    GLAS_STATS,
+    GlasMetric,
+    GlasMetricHandler,
+    glas_image_stats,
+    glas_scores,
+)
 from microseg.metrics.objects import (
     OBJECT_METRICS,
     ObjectMatch,
@@ -22,13 +30,19 @@ from microseg.metrics.objects import (
 
 __all__ = [
     "FOREGROUND_METRICS",
+    "GLAS_METRICS",
+    "GLAS_STATS",
     "OBJECT_METRICS",
     "ForegroundMetric",
     "ForegroundMetricHandler",
+    "GlasMetric",
+    "GlasMetricHandler",
     "ObjectMatch",
     "ObjectMatchingMetric",
     "ObjectMatchingMetricHandler",
     "foreground_counts",
+    "glas_image_stats",
+    "glas_scores",
     "label_objects",
     "match_objects",
     "object_scores",

@@ -1,0 +1,189 @@
+"""Augmentations of the GlaS U-Net recipe that MONAI has no exact equivalent for.
+
+* :class:`RandElasticDisplacement`: imgaug-style elastic deformation (Simard et al. 2003), a per-pixel random
+  displacement field smoothed by a Gaussian; MONAI's ``Rand2DElastic`` instead deforms a coarse control grid.
+* :class:`RandMedianSharpen`: a 3x3 median blur followed by sharpening that is alpha-blended with its input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping, Sequence
+
+import numpy as np
+import torch
+from monai.config import KeysCollection
+from monai.transforms import MapTransform, RandomizableTransform
+from monai.utils import convert_to_dst_type, ensure_tuple_rep
+from scipy import ndimage
+
+__all__ = ["RandElasticDisplacement", "RandElasticDisplacementd", "RandMedianSharpen", "RandMedianSharpend"]
+
+
+def _as_numpy(img) -> np.ndarray:
+    return img.detach().cpu().numpy() if isinstance(img, torch.Tensor) else np.asarray(img)
+
+
+class RandElasticDisplacement(RandomizableTransform):
+    """Elastic deformation with a dense displacement field: ``u = alpha * G_sigma * U(-1, 1)`` per axis.
+
+    ``alpha`` (field strength, pixels) is drawn from ``alpha_range`` on each call; ``sigma`` is the Gaussian's
+    standard deviation in pixels. This is imgaug's ``ElasticTransformation(alpha, sigma)``.
+
+    Args:
+        alpha_range: ``(low, high)`` of the field strength.
+        sigma: standard deviation of the smoothing Gaussian, in pixels.
+        prob: probability of deforming.
+        mode: ``"bilinear"`` (images) or ``"nearest"`` (labels).
+
+    Shapes: ``(C, H, W)`` in, same shape and type out (all channels move together).
+    """
+
+    def __init__(
+        self, alpha_range: Sequence[float] = (5.0, 10.0), sigma: float = 3.0, prob: float = 1.0, mode: str = "bilinear"
+    ) -> None:
+        RandomizableTransform.__init__(self, prob)
+        if len(alpha_range) != 2 or alpha_range[0] > alpha_range[1]:
+            raise ValueError(f"alpha_range must be (low, high) with low <= high, got {alpha_range}")
+        self.alpha_range = (float(alpha_range[0]), float(alpha_range[1]))
+        self.sigma = float(sigma)
+        self.mode = mode
+        self.field: np.ndarray | None = None
+
+    def randomize(self, spatial_shape: Sequence[int]) -> None:  # type: ignore[override]
+        super().randomize(None)
+        if not self._do_transform:
+            return
+        alpha = self.R.uniform(*self.alpha_range)
+        noise = self.R.uniform(-1.0, 1.0, size=(len(spatial_shape), *spatial_shape))
+        self.field = np.stack([ndimage.gaussian_filter(axis, self.sigma, mode="constant") * alpha for axis in noise])
+
+    def warp(self, img, mode: str | None = None):
+        """Apply the last drawn field to ``img`` (no new randomness)."""
+        if not self._do_transform or self.field is None:
+            return img
+        array = _as_numpy(img)
+        grid = np.meshgrid(*(np.arange(n, dtype=np.float64) for n in array.shape[1:]), indexing="ij")
+        coords = [g + f for g, f in zip(grid, self.field, strict=True)]
+        order = 0 if (mode or self.mode) == "nearest" else 1
+        out = np.stack([ndimage.map_coordinates(c, coords, order=order, mode="reflect") for c in array])
+        return convert_to_dst_type(out.astype(array.dtype, copy=False), img)[0]
+
+    def __call__(self, img, randomize: bool = True):
+        if randomize:
+            self.randomize(img.shape[1:])
+        return self.warp(img)
+
+
+class RandElasticDisplacementd(RandomizableTransform, MapTransform):
+    """Dictionary version of :class:`RandElasticDisplacement`: one field for all ``keys``; ``mode`` per key."""
+
+    def __init__(
+        self,
+        keys: KeysCollection,
+        alpha_range: Sequence[float] = (5.0, 10.0),
+        sigma: float = 3.0,
+        prob: float = 1.0,
+        mode: str | Sequence[str] = "bilinear",
+        allow_missing_keys: bool = False,
+    ) -> None:
+        MapTransform.__init__(self, keys, allow_missing_keys)
+        RandomizableTransform.__init__(self, prob)
+        self.deform = RandElasticDisplacement(alpha_range, sigma, prob=1.0)
+        self.mode = ensure_tuple_rep(mode, len(self.keys))
+
+    def set_random_state(self, seed: int | None = None, state: np.random.RandomState | None = None):
+        super().set_random_state(seed, state)
+        self.deform.set_random_state(seed, state)
+        return self
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
+        d = dict(data)
+        self.randomize(None)
+        if not self._do_transform:
+            return d
+        first = self.first_key(d)
+        if first == ():
+            return d
+        self.deform.randomize(d[first].shape[1:])
+        for key, mode in self.key_iterator(d, self.mode):
+            d[key] = self.deform.warp(d[key], mode)
+        return d
+
+
+class RandMedianSharpen(RandomizableTransform):
+    """3x3 median blur, then sharpening alpha-blended with the blurred image (imgaug ``Sharpen``).
+
+    The sharpening kernel is ``(1 - a) * identity + a * [[-1, -1, -1], [-1, 8 + L, -1], [-1, -1, -1]]`` with the
+    blend ``a`` drawn from ``alpha_range`` and the lightness ``L`` from ``lightness_range``.
+
+    Args:
+        alpha_range: blend between no sharpening (0) and full sharpening (1).
+        lightness_range: brightness of the sharpened image.
+        prob: probability of applying.
+
+    Shapes: ``(C, H, W)`` in (each channel filtered separately), same shape and type out.
+    """
+
+    def __init__(
+        self,
+        alpha_range: Sequence[float] = (0.0, 1.0),
+        lightness_range: Sequence[float] = (0.75, 1.5),
+        prob: float = 0.2,
+    ) -> None:
+        RandomizableTransform.__init__(self, prob)
+        self.alpha_range = tuple(float(v) for v in alpha_range)
+        self.lightness_range = tuple(float(v) for v in lightness_range)
+        self.alpha = 0.0
+        self.lightness = 1.0
+
+    def randomize(self, data=None) -> None:
+        super().randomize(None)
+        if self._do_transform:
+            self.alpha = self.R.uniform(*self.alpha_range)
+            self.lightness = self.R.uniform(*self.lightness_range)
+
+    def __call__(self, img, randomize: bool = True):
+        if randomize:
+            self.randomize()
+        if not self._do_transform:
+            return img
+        array = _as_numpy(img).astype(np.float32, copy=False)
+        identity = np.zeros((3, 3), np.float32)
+        identity[1, 1] = 1.0
+        effect = -np.ones((3, 3), np.float32)
+        effect[1, 1] = 8.0 + self.lightness
+        kernel = (1.0 - self.alpha) * identity + self.alpha * effect
+        blurred = [ndimage.median_filter(c, size=3, mode="reflect") for c in array]
+        out = np.stack([ndimage.convolve(c, kernel, mode="reflect") for c in blurred])
+        return convert_to_dst_type(out, img)[0]
+
+
+class RandMedianSharpend(RandomizableTransform, MapTransform):
+    """Dictionary version of :class:`RandMedianSharpen` (one draw for all ``keys``)."""
+
+    def __init__(
+        self,
+        keys: KeysCollection,
+        alpha_range: Sequence[float] = (0.0, 1.0),
+        lightness_range: Sequence[float] = (0.75, 1.5),
+        prob: float = 0.2,
+        allow_missing_keys: bool = False,
+    ) -> None:
+        MapTransform.__init__(self, keys, allow_missing_keys)
+        RandomizableTransform.__init__(self, prob)
+        self.sharpen = RandMedianSharpen(alpha_range, lightness_range, prob=1.0)
+
+    def set_random_state(self, seed: int | None = None, state: np.random.RandomState | None = None):
+        super().set_random_state(seed, state)
+        self.sharpen.set_random_state(seed, state)
+        return self
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
+        d = dict(data)
+        self.randomize(None)
+        if not self._do_transform:
+            return d
+        self.sharpen.randomize()
+        for key in self.key_iterator(d):
+            d[key] = self.sharpen(d[key], randomize=False)
+        return d

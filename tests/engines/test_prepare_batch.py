@@ -1,0 +1,26 @@
+"""Batch preparation for torchvision detectors."""
+
+from __future__ import annotations
+
+import torch
+
+from microseg.engines import PrepareInstanceBatch
+
+
+def test_list_batch_of_different_sizes():
+    label_a = torch.zeros(1, 8, 10, dtype=torch.int32)
+    label_a[0, 1:3, 1:4] = 1
+    batch = [
+        {"image": torch.rand(3, 8, 10), "label": label_a},
+        {"image": torch.rand(3, 6, 7), "label": torch.zeros(1, 6, 7)},
+    ]
+    images, targets, args, kwargs = PrepareInstanceBatch()(batch, device="cpu")
+    assert [tuple(i.shape) for i in images] == [(3, 8, 10), (3, 6, 7)]
+    assert targets[0]["boxes"].tolist() == [[1, 1, 4, 3]] and targets[1]["boxes"].shape == (0, 4)
+    assert args == (targets,) and kwargs == {}
+
+
+def test_collated_batch():
+    batch = {"image": torch.rand(2, 3, 5, 5), "label": torch.ones(2, 1, 5, 5)}
+    images, targets, _, _ = PrepareInstanceBatch()(batch)
+    assert len(images) == 2 and targets[1]["masks"].shape == (1, 5, 5)
