@@ -88,7 +88,7 @@ class Microseg:
         return output
 
     def evaluate(self, bundle: str, dataset_dir: str, output: str, **overrides) -> str:
-        """Evaluate the bundle's weights on ``dataset_dir``; writes ``metrics.json`` and ``per_slice.csv``."""
+        """Evaluate the bundle's weights on ``dataset_dir``; writes ``metrics.json`` and a per-slice/image CSV."""
         run_bundle(bundle, ["train.json", "evaluate.json"], dataset_dir=dataset_dir, output_dir=output, **overrides)
         return str(Path(output) / "metrics.json")
 

@@ -3,7 +3,8 @@
 TorchScript goes through ``monai.bundle ckpt_export`` (the archive embeds the bundle's metadata and inference
 config, as MONAI Model Zoo does). ONNX uses ``torch.onnx.export`` (the dynamo exporter, which needs
 ``onnxscript``) with dynamic batch, height and width; the network takes any height and width divisible by its total
-stride (16 for the 4-level U-Net), which the tiled inferer's tiles always are.
+stride (16 for the 4-level U-Net), which the tiled inferer's tiles always are. Detectors (torchvision Mask R-CNN)
+are scripted for TorchScript and exported to ONNX with the TorchScript-based exporter, one image per call.
 """
 
 from __future__ import annotations
@@ -44,12 +45,45 @@ def export_torchscript(bundle: str | os.PathLike, filepath: str | os.PathLike | 
     return target
 
 
+DETECTION_OUTPUTS = ("boxes", "labels", "scores", "masks")
+
+
+def _export_detector_onnx(network: torch.nn.Module, target: Path, opset: int = 17) -> None:
+    """A torchvision detector to ONNX with the TorchScript-based exporter (``dynamo=False``), as torchvision tests
+    it: one ``(3, H, W)`` image in, ``boxes``, ``labels``, ``scores``, ``masks`` out, dynamic H, W and detection
+    count. The dynamo exporter (``torch.export``) cannot capture it: torchvision's ``batched_nms`` branches on
+    ``boxes.numel() > 4000``, a data-dependent condition."""
+    example = torch.nn.functional.interpolate(torch.rand(1, 3, 8, 8), size=(240, 320), mode="bilinear")[0]
+    detections = {0: "detections"}
+    tmp = target.with_name(target.name + ".partial")
+    torch.onnx.export(
+        network,
+        ([example],),
+        str(tmp),
+        input_names=["image"],
+        output_names=list(DETECTION_OUTPUTS),
+        opset_version=opset,
+        dynamo=False,
+        dynamic_axes={
+            "image": {1: "height", 2: "width"},
+            "boxes": detections,
+            "labels": detections,
+            "scores": detections,
+            "masks": {0: "detections", 2: "height", 3: "width"},
+        },
+    )
+    os.replace(tmp, target)
+
+
 def export_onnx(bundle: str | os.PathLike, filepath: str | os.PathLike | None = None, opset: int = 18) -> Path:
     """Write ``models/model.onnx`` (or ``filepath``) with dynamic batch, height and width (input ``image``,
-    output ``pred``: logits)."""
+    output ``pred``: logits); a detector is exported by :func:`_export_detector_onnx`."""
     root = resolve_bundle(bundle)
     target = Path(filepath) if filepath is not None else root / "models" / "model.onnx"
     network = load_network(root)
+    if _is_detector(root):
+        _export_detector_onnx(network, target)
+        return target
     example = torch.rand(1, network_input_channels(root), 256, 256)
     batch = torch.export.Dim("batch", min=1, max=1024)
     height, width = 16 * torch.export.Dim("h16", min=1, max=4096), 16 * torch.export.Dim("w16", min=1, max=4096)
@@ -88,18 +122,33 @@ def _detections_diff(expected: list[dict], actual: list[dict]) -> float:
 
 
 def _detector_parity(root: Path, network: torch.nn.Module, shapes: Sequence[Sequence[int]], seed: int) -> dict:
-    """TorchScript parity of a torchvision detector on smooth random images (so that it detects something)."""
+    """TorchScript and ONNX Runtime parity of a torchvision detector on smooth random images."""
     generator = torch.Generator().manual_seed(seed)
     inputs = [
         torch.nn.functional.interpolate(torch.rand(b, 3, 8, 8, generator=generator), size=(h, w), mode="bilinear")
         for b, h, w in shapes
     ]
     result: dict[str, float] = {}
-    ts_path = root / "models" / "model.ts"
+    with torch.no_grad():
+        expected = [network(list(x)) for x in inputs]
+    ts_path, onnx_path = root / "models" / "model.ts", root / "models" / "model.onnx"
     if ts_path.is_file():
         scripted = torch.jit.load(str(ts_path), map_location="cpu").eval()
         with torch.no_grad():
-            result["torchscript"] = max(_detections_diff(network(list(x)), scripted(list(x))[1]) for x in inputs)
+            result["torchscript"] = max(
+                _detections_diff(e, scripted(list(x))[1]) for x, e in zip(inputs, expected, strict=True)
+            )
+    if onnx_path.is_file():
+        import onnxruntime as ort
+
+        session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+        worst = 0.0
+        for x, e in zip(inputs, expected, strict=True):
+            for image, det in zip(x, e, strict=True):
+                out = session.run(None, {"image": image.numpy()})
+                got = {k: torch.from_numpy(v) for k, v in zip(DETECTION_OUTPUTS, out, strict=True)}
+                worst = max(worst, _detections_diff([det], [got]))
+        result["onnx"] = worst
     return result
 
 

@@ -1,5 +1,5 @@
 """Smoke test of the H&E gland Mask R-CNN bundle on synthetic glands: train, evaluate per split, infer at any
-size, TorchScript export."""
+size, TorchScript and ONNX export."""
 
 from __future__ import annotations
 
@@ -80,6 +80,6 @@ def test_inference_returns_instances_at_the_input_size(trained, tmp_path):
     assert (out / "rgba_prob.tif").is_file() or any(p.name.startswith("rgba_prob") for p in out.iterdir())
 
 
-def test_export_torchscript(trained):
-    report = Microseg().export(bundle=str(trained["bundle"]), formats="torchscript")
-    assert report["max_abs_diff"]["torchscript"] < 1e-4
+def test_export_torchscript_and_onnx(trained):
+    report = Microseg().export(bundle=str(trained["bundle"]))
+    assert report["max_abs_diff"]["torchscript"] < 1e-4 and report["max_abs_diff"]["onnx"] < 1e-3

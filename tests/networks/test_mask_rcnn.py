@@ -38,3 +38,21 @@ def test_foreground_wrapper_returns_probabilities_at_input_size():
     wrapper = MaskRCNNForeground(mask_rcnn_resnet50_fpn(image_size=64), score_threshold=0.0)
     out = wrapper(torch.rand(2, 3, 40, 56))
     assert out.shape == (2, 1, 40, 56) and float(out.min()) >= 0.0 and float(out.max()) <= 1.0
+
+
+def test_inferer_network_runs_its_inferer():
+    from microseg.inferers import LongestSideInferer
+    from microseg.networks import InfererNetwork
+
+    class Recorder(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.seen = []
+
+        def forward(self, x):
+            self.seen.append(tuple(x.shape))
+            return x[:, :1]
+
+    recorder = Recorder()
+    wrapped = InfererNetwork(recorder, LongestSideInferer(32))
+    assert wrapped(torch.rand(1, 3, 20, 40)).shape == (1, 1, 20, 40) and recorder.seen == [(1, 3, 32, 32)]
