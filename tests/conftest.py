@@ -92,3 +92,16 @@ def glas_folder(tmp_path_factory) -> Path:
     """A synthetic GlaS folder: train_1..4 (72x96), testA_1 (80x64), testB_1 (60x100), PNG."""
     sizes = {f"train_{i}": (72, 96) for i in range(1, 5)} | {"testA_1": (80, 64), "testB_1": (60, 100)}
     return write_glas_folder(tmp_path_factory.mktemp("glas"), sizes)
+
+
+def run_config(bundle: Path, configs: list[str], **overrides) -> None:
+    """``monai.bundle run`` of a bundle copy's ``configs`` (later files override earlier ones) with ``overrides``."""
+    from monai.bundle import run
+
+    files = [str(bundle / "configs" / c) for c in configs]
+    run(
+        config_file=files if len(files) > 1 else files[0],
+        bundle_root=str(bundle),
+        logging_file=str(bundle / "configs" / "logging.conf"),
+        **overrides,
+    )

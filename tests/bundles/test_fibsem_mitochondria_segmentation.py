@@ -12,25 +12,14 @@ import h5py
 import numpy as np
 import pytest
 import tifffile
-from monai.bundle import run
 from PIL import Image
 
-from conftest import copy_bundle, synthetic_stack
+from conftest import copy_bundle, run_config, synthetic_stack
 from microseg.cli import _input_error
 from microseg.errors import MicrosegInputError
 
 NAME = "fibsem_mitochondria_segmentation"
 SMALL = {"roi_size": [32, 32], "num_workers": 0, "tensorboard": False, "val_interval": 1}
-
-
-def _run(bundle, configs, **overrides):
-    files = [str(bundle / "configs" / c) for c in configs]
-    run(
-        config_file=files if len(files) > 1 else files[0],
-        bundle_root=str(bundle),
-        logging_file=str(bundle / "configs" / "logging.conf"),
-        **overrides,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +32,9 @@ def trained(tmp_path_factory):
     tifffile.imwrite(data / "training.tif", image)
     tifffile.imwrite(data / "training_groundtruth.tif", mask)
     bundle = copy_bundle(NAME, tmp)
-    _run(bundle, ["train.json"], dataset_dir=str(data), max_epochs=1, train_slices=[0, 8], val_slices=[9, 12], **SMALL)
+    run_config(
+        bundle, ["train.json"], dataset_dir=str(data), max_epochs=1, train_slices=[0, 8], val_slices=[9, 12], **SMALL
+    )
     return {"bundle": bundle, "data": data, "image": image, "tmp": tmp}
 
 
@@ -59,12 +50,12 @@ def test_train_resumes_from_last_epoch(trained):
     # another seed than the first run: only a real resume (weights, optimiser, random state) keeps the weights
     settings = {"dataset_dir": str(trained["data"]), "train_slices": [0, 8], "val_slices": [9, 12], "seed": 7, **SMALL}
     before = torch.load(last, weights_only=True)
-    _run(trained["bundle"], ["train.json"], max_epochs=1, **settings)  # epoch 1 is done: resuming trains nothing
+    run_config(trained["bundle"], ["train.json"], max_epochs=1, **settings)  # epoch 1 is done: resuming trains nothing
     after = torch.load(last, weights_only=True)
     assert after["engine"] == before["engine"] == {"epoch": 1, "iteration": before["engine"]["iteration"]}
     for key, value in before["model"].items():
         torch.testing.assert_close(after["model"][key], value)
-    _run(trained["bundle"], ["train.json"], max_epochs=2, **settings)  # continues with epoch 2 only
+    run_config(trained["bundle"], ["train.json"], max_epochs=2, **settings)  # continues with epoch 2 only
     resumed = torch.load(last, weights_only=True)
     assert resumed["engine"] == {"epoch": 2, "iteration": 2 * before["engine"]["iteration"]}
     assert any(not torch.equal(resumed["model"][k], v) for k, v in before["model"].items())
@@ -72,7 +63,7 @@ def test_train_resumes_from_last_epoch(trained):
 
 def test_evaluate_writes_metrics_and_per_slice_csv(trained):
     out = trained["tmp"] / "eval"
-    _run(
+    run_config(
         trained["bundle"],
         ["train.json", "evaluate.json"],
         dataset_dir=str(trained["data"]),
@@ -125,7 +116,7 @@ def _read_output(kind, path):
 def test_inference_gives_same_shape_mask_in_same_format(trained, kind, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # any working directory
     source, expected = _inputs(tmp_path, trained["image"])[kind]
-    _run(
+    run_config(
         trained["bundle"],
         ["inference.json"],
         dataset_dir=str(source),
@@ -138,7 +129,7 @@ def test_inference_gives_same_shape_mask_in_same_format(trained, kind, tmp_path,
 
 def test_inference_tta_probabilities_uncertainty(trained, tmp_path):
     tifffile.imwrite(tmp_path / "img.tif", trained["image"][0])
-    _run(
+    run_config(
         trained["bundle"],
         ["inference.json"],
         dataset_dir=str(tmp_path / "img.tif"),
@@ -161,7 +152,7 @@ def test_25d_variant_by_override(tmp_path):
     tifffile.imwrite(tmp_path / "training.tif", image)
     tifffile.imwrite(tmp_path / "training_groundtruth.tif", mask)
     bundle = copy_bundle(NAME, tmp_path)
-    _run(
+    run_config(
         bundle,
         ["train.json"],
         dataset_dir=str(tmp_path),
@@ -171,7 +162,7 @@ def test_25d_variant_by_override(tmp_path):
         val_slices=[9, 12],
         **SMALL,
     )
-    _run(
+    run_config(
         bundle,
         ["inference.json"],
         dataset_dir=str(tmp_path / "training.tif"),
@@ -209,7 +200,7 @@ def _bad_inputs(tmp):
 def test_bad_inference_inputs_fail_clearly_without_output(trained, tmp_path):
     for name, message in _bad_inputs(tmp_path).items():
         with pytest.raises(Exception) as info:
-            _run(
+            run_config(
                 trained["bundle"],
                 ["inference.json"],
                 dataset_dir=str(tmp_path / name),
@@ -232,7 +223,7 @@ def test_bad_evaluation_labels_fail_clearly(trained, tmp_path):
     for key, (label, message) in cases.items():
         tifffile.imwrite(tmp_path / "training_groundtruth.tif", label)
         with pytest.raises(Exception) as info:
-            _run(
+            run_config(
                 trained["bundle"],
                 ["train.json", "evaluate.json"],
                 dataset_dir=str(tmp_path),
@@ -290,7 +281,7 @@ def test_mlflow_tracking_switch(tmp_path, monkeypatch):
     bundle = copy_bundle(NAME, tmp_path)
     store = f"sqlite:///{tmp_path / 'server.db'}"  # stands in for a tracking server
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
-    _run(
+    run_config(
         bundle,
         ["train.json"],
         dataset_dir=str(tmp_path),

@@ -7,10 +7,9 @@ import json
 
 import numpy as np
 import pytest
-from monai.bundle import run
 from PIL import Image
 
-from conftest import copy_bundle, synthetic_glands
+from conftest import copy_bundle, run_config, synthetic_glands
 from microseg.cli import Microseg
 
 NAME = "he_gland_instance_segmentation"
@@ -25,21 +24,11 @@ SMALL = {
 }
 
 
-def _run(bundle, configs, **overrides):
-    files = [str(bundle / "configs" / c) for c in configs]
-    run(
-        config_file=files if len(files) > 1 else files[0],
-        bundle_root=str(bundle),
-        logging_file=str(bundle / "configs" / "logging.conf"),
-        **overrides,
-    )
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, glas_folder):
     tmp = tmp_path_factory.mktemp("mrcnn")
     bundle = copy_bundle(NAME, tmp)
-    _run(bundle, ["train.json"], dataset_dir=str(glas_folder), max_epochs=1, **SMALL)
+    run_config(bundle, ["train.json"], dataset_dir=str(glas_folder), max_epochs=1, **SMALL)
     return {"bundle": bundle, "tmp": tmp}
 
 
@@ -50,7 +39,7 @@ def test_train_writes_weights(trained):
 
 def test_evaluate_reports_each_split(trained, glas_folder):
     out = trained["tmp"] / "eval"
-    _run(
+    run_config(
         trained["bundle"],
         ["train.json", "evaluate.json"],
         dataset_dir=str(glas_folder),

@@ -7,31 +7,20 @@ import json
 
 import numpy as np
 import pytest
-from monai.bundle import run
 from PIL import Image
 
-from conftest import copy_bundle, synthetic_glands
+from conftest import copy_bundle, run_config, synthetic_glands
 from microseg.cli import Microseg
 
 NAME = "he_gland_segmentation"
 SMALL = {"image_size": 64, "num_workers": 0, "tensorboard": False, "batch_size": 2, "val_names": ["train_4"]}
 
 
-def _run(bundle, configs, **overrides):
-    files = [str(bundle / "configs" / c) for c in configs]
-    run(
-        config_file=files if len(files) > 1 else files[0],
-        bundle_root=str(bundle),
-        logging_file=str(bundle / "configs" / "logging.conf"),
-        **overrides,
-    )
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, glas_folder):
     tmp = tmp_path_factory.mktemp("unet")
     bundle = copy_bundle(NAME, tmp)
-    _run(bundle, ["train.json"], dataset_dir=str(glas_folder), max_epochs=1, **SMALL)
+    run_config(bundle, ["train.json"], dataset_dir=str(glas_folder), max_epochs=1, **SMALL)
     return {"bundle": bundle, "tmp": tmp}
 
 
@@ -42,7 +31,7 @@ def test_train_writes_weights(trained):
 
 def test_evaluate_reports_each_split(trained, glas_folder):
     out = trained["tmp"] / "eval"
-    _run(
+    run_config(
         trained["bundle"],
         ["train.json", "evaluate.json"],
         dataset_dir=str(glas_folder),
@@ -84,7 +73,7 @@ def test_ensemble_with_the_mask_rcnn_bundle(trained, tmp_path, glas_folder):
     other = copy_bundle("he_gland_instance_segmentation", trained["tmp"])
     torch.save({"model": mask_rcnn_resnet50_fpn(image_size=64).state_dict()}, other / "models" / "model.pt")
     out = tmp_path / "ens"
-    _run(
+    run_config(
         trained["bundle"],
         ["inference.json", "inference_ensemble.json"],
         dataset_dir=str(glas_folder / "testA_1.png"),
@@ -93,7 +82,7 @@ def test_ensemble_with_the_mask_rcnn_bundle(trained, tmp_path, glas_folder):
         save_probabilities=True,
     )
     assert np.array(Image.open(out / "testA_1_seg.png")).shape == (80, 64)
-    _run(
+    run_config(
         trained["bundle"],
         ["train.json", "evaluate.json", "evaluate_ensemble.json"],
         dataset_dir=str(glas_folder),
