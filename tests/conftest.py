@@ -94,6 +94,53 @@ def glas_folder(tmp_path_factory) -> Path:
     return write_glas_folder(tmp_path_factory.mktemp("glas"), sizes)
 
 
+def synthetic_nuclei(
+    height: int = 64, width: int = 80, seed: int = 0, bright_background: bool = False, rgb: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """A DSB-like uint8 image of round 'nuclei' (some touching) and its int32 instance labels ``(H, W)``.
+
+    Dark background with bright nuclei (fluorescence), or bright background with dark purple nuclei (H&E-like);
+    ``(H, W)`` grey or ``(H, W, 3)`` RGB.
+    """
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:height, :width]
+    labels = np.zeros((height, width), np.int32)
+    centres = [(rng.uniform(8, height - 8), rng.uniform(8, width - 8)) for _ in range(max(3, height * width // 700))]
+    cy, cx = centres[0]
+    centres.insert(1, (cy, cx + 9.0))  # a touching pair
+    for k, (cy, cx) in enumerate(centres, start=1):
+        labels[((yy - cy) ** 2 + (xx - cx) ** 2 < rng.uniform(16, 30)) & (labels == 0)] = k
+    foreground = labels > 0
+    grey = np.where(foreground, 200.0, 30.0) + rng.normal(0, 10, labels.shape)
+    if bright_background:
+        grey = 255 - grey
+    image = np.clip(grey, 0, 255)
+    if rgb:
+        tint = (0.8, 0.55, 0.9) if bright_background else (1.0, 1.0, 1.0)
+        image = np.stack([image * t for t in tint], axis=-1)
+    values = np.unique(labels[labels > 0])
+    relabelled = np.searchsorted(np.concatenate([[0], values]), labels).astype(np.int32)
+    return image.astype(np.uint8), relabelled
+
+
+def write_dsb_folder(folder: Path, samples: dict[str, dict], with_masks: bool = True) -> Path:
+    """A DSB 2018 layout: ``<id>/images/<id>.png`` and ``<id>/masks/<k>.png`` (one binary mask per nucleus); each
+    sample's dict holds the keyword arguments of :func:`synthetic_nuclei`."""
+    from PIL import Image
+
+    for k, (image_id, kwargs) in enumerate(samples.items()):
+        image, labels = synthetic_nuclei(seed=k, **kwargs)
+        (folder / image_id / "images").mkdir(parents=True)
+        Image.fromarray(image).save(folder / image_id / "images" / f"{image_id}.png")
+        if with_masks:
+            (folder / image_id / "masks").mkdir()
+            for value in range(1, labels.max() + 1):
+                Image.fromarray(((labels == value) * 255).astype(np.uint8)).save(
+                    folder / image_id / "masks" / f"m{value:03d}.png"
+                )
+    return folder
+
+
 def run_config(bundle: Path, configs: list[str], **overrides) -> None:
     """``monai.bundle run`` of a bundle copy's ``configs`` (later files override earlier ones) with ``overrides``."""
     from monai.bundle import run

@@ -118,9 +118,9 @@ def test_preprocessing_gives_declared_value_range(name, tmp_path):
         ramp = np.broadcast_to(np.linspace(0, 255, 50).astype(np.uint8)[None, :, None], (40, 50, 3))
         Image.fromarray(np.ascontiguousarray(ramp)).save(tmp_path / "x.png")
         path, percentiles = tmp_path / "x.png", [0, 100]
-    else:  # greyscale stacks of any bit depth
-        stack = np.random.default_rng(0).integers(0, 60000, (2, 40, 50), dtype=np.uint16)
-        tifffile.imwrite(tmp_path / "x.tif", stack)
+    else:  # greyscale images of any bit depth (a 2D image: every grey bundle takes one)
+        image_2d = np.random.default_rng(0).integers(0, 60000, (40, 50), dtype=np.uint16)
+        tifffile.imwrite(tmp_path / "x.tif", image_2d)
         path, percentiles = tmp_path / "x.tif", [1, 99]
     pre = _parser(name, "inference.json").get_parsed_content("preprocessing")
     out = pre({"image": str(path)})["image"]

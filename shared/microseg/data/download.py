@@ -208,6 +208,7 @@ DATASETS: dict[str, DatasetSpec] = {
         resources=(
             Resource("https://data.broadinstitute.org/bbbc/BBBC038/stage1_train.zip", "stage1_train.zip", extract=True),
         ),
+        bundle="dsb2018_nuclei_segmentation",
     ),
     "cdeep3m_mito": DatasetSpec(
         name="cdeep3m_mito",

@@ -4,6 +4,15 @@ from __future__ import annotations
 
 from microseg.handlers.checkpoint import TrainingCheckpoint
 from microseg.handlers.glas_report import GlasReport, glas_report
+from microseg.handlers.instance_report import InstanceReport, SubmissionWriter
 from microseg.handlers.report import SegmentationReport, segmentation_report
 
-__all__ = ["GlasReport", "SegmentationReport", "TrainingCheckpoint", "glas_report", "segmentation_report"]
+__all__ = [
+    "GlasReport",
+    "InstanceReport",
+    "SegmentationReport",
+    "SubmissionWriter",
+    "TrainingCheckpoint",
+    "glas_report",
+    "segmentation_report",
+]

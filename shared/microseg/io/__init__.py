@@ -5,12 +5,22 @@ from __future__ import annotations
 from microseg.io.paths import is_hdf5_path, list_slice_files, natural_sort_key, split_hdf5_path
 from microseg.io.readers import (
     HDF5Reader,
+    InstanceMasksReader,
     LoadedImage,
     MicroscopyReader,
     PlainImageReader,
     SliceFolderReader,
     TiffReader,
     read_image,
+)
+from microseg.io.rle import (
+    SUBMISSION_HEADER,
+    labels_to_rles,
+    read_rle_csv,
+    rle_decode,
+    rle_encode,
+    rles_to_labels,
+    write_submission,
 )
 from microseg.io.writers import (
     atomic_output,
@@ -23,7 +33,9 @@ from microseg.io.writers import (
 )
 
 __all__ = [
+    "SUBMISSION_HEADER",
     "HDF5Reader",
+    "InstanceMasksReader",
     "LoadedImage",
     "MicroscopyReader",
     "PlainImageReader",
@@ -31,14 +43,20 @@ __all__ = [
     "TiffReader",
     "atomic_output",
     "is_hdf5_path",
+    "labels_to_rles",
     "list_slice_files",
     "natural_sort_key",
     "output_path_like",
     "read_image",
+    "read_rle_csv",
+    "rle_decode",
+    "rle_encode",
+    "rles_to_labels",
     "split_hdf5_path",
     "write_hdf5",
     "write_like",
     "write_png",
     "write_slices",
+    "write_submission",
     "write_tiff",
 ]

@@ -37,6 +37,7 @@ from microseg.io.paths import (
 
 __all__ = [
     "HDF5Reader",
+    "InstanceMasksReader",
     "LoadedImage",
     "MicroscopyReader",
     "PlainImageReader",
@@ -240,6 +241,39 @@ def _only_dataset(h5, file_name: str) -> str:
             f"{file_name}: holds {len(names)} datasets {names}; name the one to use as {file_name}:/<dataset>."
         )
     return names[0]
+
+
+class InstanceMasksReader(_ArrayReader):
+    """A folder of binary masks, one object per file (the Kaggle DSB 2018 ``<id>/masks/`` layout), merged into one
+    ``(H, W)`` int32 instance label image: the ``i``-th mask in natural file order gets label ``i + 1``.
+
+    Masks are not expected to overlap; where they do, the later file's label wins. A folder without mask files is an
+    error (the image size would be unknown).
+    """
+
+    kind = "instance masks"
+
+    def verify_suffix(self, filename: Sequence[str | os.PathLike] | str | os.PathLike) -> bool:
+        return all(Path(f).is_dir() for f in ensure_tuple(filename))
+
+    def _read(self, path: str) -> LoadedImage:
+        if not Path(path).is_dir():
+            raise MicrosegInputError(f"{path}: expected a folder of per-object binary masks, got a file.")
+        files = list_slice_files(path)
+        labels = np.zeros(0, np.int32)
+        for index, file in enumerate(files, start=1):
+            mask = (TiffReader() if file.suffix.lower() in TIFF_SUFFIXES else PlainImageReader()).read(file).array
+            if mask.ndim != 2:
+                raise MicrosegInputError(f"{file}: expected a 2D binary mask, got an array of shape {mask.shape}.")
+            if index == 1:
+                labels = np.zeros(mask.shape, np.int32)
+            elif mask.shape != labels.shape:
+                raise MicrosegInputError(
+                    f"{file}: mask shape {mask.shape} differs from {labels.shape} of {files[0].name}; all masks of "
+                    "an image must have the image's shape."
+                )
+            labels[mask > 0] = index
+        return LoadedImage(labels, path, False)
 
 
 class MicroscopyReader(_ArrayReader):

@@ -7,6 +7,8 @@ from microseg.transforms.augment import (
     RandElasticDisplacementd,
     RandMedianSharpen,
     RandMedianSharpend,
+    RandPiecewiseAffine,
+    RandPiecewiseAffined,
 )
 from microseg.transforms.checks import (
     CheckBinaryLabel,
@@ -15,7 +17,7 @@ from microseg.transforms.checks import (
     CheckImaged,
     CheckSameShaped,
 )
-from microseg.transforms.color import EnsureRGB, EnsureRGBd
+from microseg.transforms.color import EnsureRGB, EnsureRGBd, ToGrey, ToGreyd
 from microseg.transforms.detection import (
     FilterDetections,
     FilterDetectionsd,
@@ -23,11 +25,31 @@ from microseg.transforms.detection import (
     MergeDetectionMasksd,
     instance_targets,
 )
-from microseg.transforms.instances import SplitTouchingObjects, SplitTouchingObjectsd
-from microseg.transforms.intensity import PercentileNormalize, PercentileNormalized
+from microseg.transforms.instances import (
+    ClassWatershed,
+    ClassWatershedd,
+    FillInstanceHoles,
+    FillInstanceHolesd,
+    SplitTouchingObjects,
+    SplitTouchingObjectsd,
+)
+from microseg.transforms.intensity import (
+    InvertBrightBackground,
+    InvertBrightBackgroundd,
+    PercentileNormalize,
+    PercentileNormalized,
+)
 from microseg.transforms.io import LoadMicroscopyd, SaveMaskd, SeparateUncertaintyd
-from microseg.transforms.label import BinarizeLabel, BinarizeLabeld, LabelInstances, LabelInstancesd
+from microseg.transforms.label import (
+    BinarizeLabel,
+    BinarizeLabeld,
+    InstancesToClasses,
+    InstancesToClassesd,
+    LabelInstances,
+    LabelInstancesd,
+)
 from microseg.transforms.slices import SelectSlices, SelectSlicesd
+from microseg.transforms.threshold import HysteresisThreshold, HysteresisThresholdd, OtsuThreshold, OtsuThresholdd
 
 __all__ = [
     "BinarizeLabel",
@@ -37,26 +59,42 @@ __all__ = [
     "CheckImage",
     "CheckImaged",
     "CheckSameShaped",
+    "ClassWatershed",
+    "ClassWatershedd",
     "EnsureRGB",
     "EnsureRGBd",
+    "FillInstanceHoles",
+    "FillInstanceHolesd",
     "FilterDetections",
     "FilterDetectionsd",
+    "HysteresisThreshold",
+    "HysteresisThresholdd",
+    "InstancesToClasses",
+    "InstancesToClassesd",
+    "InvertBrightBackground",
+    "InvertBrightBackgroundd",
     "LabelInstances",
     "LabelInstancesd",
     "LoadMicroscopyd",
     "MergeDetectionMasks",
     "MergeDetectionMasksd",
+    "OtsuThreshold",
+    "OtsuThresholdd",
     "PercentileNormalize",
     "PercentileNormalized",
     "RandElasticDisplacement",
     "RandElasticDisplacementd",
     "RandMedianSharpen",
     "RandMedianSharpend",
+    "RandPiecewiseAffine",
+    "RandPiecewiseAffined",
     "SaveMaskd",
     "SelectSlices",
     "SelectSlicesd",
     "SeparateUncertaintyd",
     "SplitTouchingObjects",
     "SplitTouchingObjectsd",
+    "ToGrey",
+    "ToGreyd",
     "instance_targets",
 ]

@@ -1,7 +1,9 @@
-"""Augmentations of the GlaS U-Net recipe that MONAI has no exact equivalent for.
+"""Augmentations of the GlaS and DSB 2018 recipes that MONAI has no exact equivalent for.
 
 * :class:`RandElasticDisplacement`: imgaug-style elastic deformation (Simard et al. 2003), a per-pixel random
   displacement field smoothed by a Gaussian; MONAI's ``Rand2DElastic`` instead deforms a coarse control grid.
+* :class:`RandPiecewiseAffine`: imgaug-style piecewise distortion, a regular grid of control points each moved by a
+  normal random distance proportional to the image size.
 * :class:`RandMedianSharpen`: a 3x3 median blur followed by sharpening that is alpha-blended with its input.
 """
 
@@ -16,7 +18,14 @@ from monai.transforms import MapTransform, RandomizableTransform
 from monai.utils import convert_to_dst_type, ensure_tuple_rep
 from scipy import ndimage
 
-__all__ = ["RandElasticDisplacement", "RandElasticDisplacementd", "RandMedianSharpen", "RandMedianSharpend"]
+__all__ = [
+    "RandElasticDisplacement",
+    "RandElasticDisplacementd",
+    "RandMedianSharpen",
+    "RandMedianSharpend",
+    "RandPiecewiseAffine",
+    "RandPiecewiseAffined",
+]
 
 
 def _as_numpy(img) -> np.ndarray:
@@ -108,6 +117,71 @@ class RandElasticDisplacementd(RandomizableTransform, MapTransform):
         for key, mode in self.key_iterator(d, self.mode):
             d[key] = self.deform.warp(d[key], mode)
         return d
+
+
+class RandPiecewiseAffine(RandElasticDisplacement):
+    """Piecewise distortion as imgaug's ``PiecewiseAffine(scale, nb_rows, nb_cols)``: a regular ``grid`` of control
+    points spanning the image (corners included) is moved, each point by a normal random distance
+    ``N(0, z * size)`` per axis (``size`` = that axis' length, ``z`` drawn from ``scale_range`` on each call).
+
+    Between control points the displacement is interpolated bilinearly (a piecewise-bilinear warp; imgaug
+    triangulates the grid and warps each triangle affinely, which differs only inside the cells and is far slower).
+
+    Args:
+        scale_range: ``(low, high)`` of ``z``, the standard deviation of the displacement as a fraction of the size.
+        grid: number of control points per axis ``(rows, cols)``, at least 2 each.
+        prob: probability of distorting.
+        mode: ``"bilinear"`` (images) or ``"nearest"`` (labels).
+
+    Shapes: ``(C, H, W)`` in, same shape and type out (all channels move together).
+    """
+
+    def __init__(
+        self,
+        scale_range: Sequence[float] = (0.01, 0.04),
+        grid: Sequence[int] = (4, 4),
+        prob: float = 0.5,
+        mode: str = "bilinear",
+    ) -> None:
+        super().__init__(alpha_range=scale_range, sigma=0.0, prob=prob, mode=mode)
+        self.grid = tuple(int(g) for g in grid)
+        if len(self.grid) != 2 or min(self.grid) < 2:
+            raise ValueError(f"grid must be two numbers of control points, each at least 2, got {grid}")
+
+    def randomize(self, spatial_shape: Sequence[int]) -> None:  # type: ignore[override]
+        RandomizableTransform.randomize(self, None)
+        if not self._do_transform:
+            return
+        scale = self.R.uniform(*self.alpha_range)
+        coarse = self.R.normal(0.0, 1.0, size=(len(spatial_shape), *self.grid))
+        self.field = np.stack(
+            [
+                _resize_linear(axis, spatial_shape) * scale * size
+                for axis, size in zip(coarse, spatial_shape, strict=True)
+            ]
+        )
+
+
+def _resize_linear(coarse: np.ndarray, shape: Sequence[int]) -> np.ndarray:
+    """Bilinear interpolation of a coarse grid whose corner points sit on the corners of ``shape``."""
+    coords = np.meshgrid(*(np.linspace(0, g - 1, n) for g, n in zip(coarse.shape, shape, strict=True)), indexing="ij")
+    return ndimage.map_coordinates(coarse, coords, order=1, mode="nearest")
+
+
+class RandPiecewiseAffined(RandElasticDisplacementd):
+    """Dictionary version of :class:`RandPiecewiseAffine`: one distortion for all ``keys``; ``mode`` per key."""
+
+    def __init__(
+        self,
+        keys: KeysCollection,
+        scale_range: Sequence[float] = (0.01, 0.04),
+        grid: Sequence[int] = (4, 4),
+        prob: float = 0.5,
+        mode: str | Sequence[str] = "bilinear",
+        allow_missing_keys: bool = False,
+    ) -> None:
+        super().__init__(keys, prob=prob, mode=mode, allow_missing_keys=allow_missing_keys)
+        self.deform = RandPiecewiseAffine(scale_range, grid, prob=1.0)
 
 
 class RandMedianSharpen(RandomizableTransform):

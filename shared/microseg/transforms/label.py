@@ -1,4 +1,4 @@
-"""Label conversions: binary masks to {0, 1}, annotations to instance labels."""
+"""Label conversions: binary masks to {0, 1}, annotations to instances, instances to background/interior/border."""
 
 from __future__ import annotations
 
@@ -9,8 +9,16 @@ import torch
 from monai.config import KeysCollection
 from monai.transforms import MapTransform, Transform
 from monai.utils import convert_to_dst_type, convert_to_tensor
+from scipy import ndimage
 
-__all__ = ["BinarizeLabel", "BinarizeLabeld", "LabelInstances", "LabelInstancesd"]
+__all__ = [
+    "BinarizeLabel",
+    "BinarizeLabeld",
+    "InstancesToClasses",
+    "InstancesToClassesd",
+    "LabelInstances",
+    "LabelInstancesd",
+]
 
 
 class BinarizeLabel(Transform):
@@ -73,4 +81,53 @@ class LabelInstancesd(MapTransform):
         d = dict(data)
         for key in self.key_iterator(d):
             d[key] = self.instances(d[key])
+        return d
+
+
+class InstancesToClasses(Transform):
+    """Three-class target from instance labels: 0 = background, 1 = object interior, 2 = object border.
+
+    A pixel of object ``k`` is interior when every pixel of the ``(2 w + 1)`` square around it (``w`` =
+    ``border_width``, image edges repeated) also belongs to ``k``, otherwise border; so where two objects touch, each
+    keeps a border of ``w`` pixels and their interiors are ``2 w`` apart. An object too small to keep any interior
+    pixel is all interior, so that every object has a seed for :class:`~microseg.transforms.ClassWatershed`.
+
+    Args:
+        border_width: border thickness in pixels (at least 1).
+
+    Shapes: int ``(1, H, W)`` instance labels in (0 = background), int64 ``(1, H, W)`` classes out.
+    """
+
+    def __init__(self, border_width: int = 2) -> None:
+        if border_width < 1:
+            raise ValueError(f"border_width must be at least 1, got {border_width}")
+        self.border_width = int(border_width)
+
+    def _classes(self, labels: np.ndarray) -> np.ndarray:
+        size = 2 * self.border_width + 1
+        low = ndimage.minimum_filter(labels, size=size, mode="nearest")
+        high = ndimage.maximum_filter(labels, size=size, mode="nearest")
+        interior = (labels > 0) & (low == labels) & (high == labels)
+        kept = np.bincount(labels[interior].ravel(), minlength=int(labels.max()) + 1)
+        interior |= (labels > 0) & (kept[labels] == 0)
+        return np.where(interior, 1, np.where(labels > 0, 2, 0))
+
+    def __call__(self, label):
+        tensor = convert_to_tensor(label, track_meta=True)
+        labels = tensor.detach().cpu().numpy().astype(np.int64)
+        classes = np.stack([self._classes(channel) for channel in labels])
+        return convert_to_dst_type(classes, tensor, dtype=torch.int64)[0]
+
+
+class InstancesToClassesd(MapTransform):
+    """Dictionary version of :class:`InstancesToClasses`."""
+
+    def __init__(self, keys: KeysCollection, border_width: int = 2, allow_missing_keys: bool = False) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.classes = InstancesToClasses(border_width)
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            d[key] = self.classes(d[key])
         return d

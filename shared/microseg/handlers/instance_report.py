@@ -1,0 +1,145 @@
+"""Instance segmentation outputs of an evaluation or inference run: the score report and the Kaggle submission."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+from ignite.engine import Engine, Events
+
+from microseg.io.rle import labels_to_rles, write_submission
+from microseg.io.writers import atomic_output
+from microseg.metrics.instance_ap import (
+    INSTANCE_METRICS,
+    KAGGLE_THRESHOLDS,
+    instance_scores,
+    matching_counts,
+)
+
+__all__ = ["InstanceReport", "SubmissionWriter", "image_name"]
+
+logger = logging.getLogger(__name__)
+
+DEFINITIONS = {
+    "matching": "objects match when IoU > t (strict); unique for t >= 0.5",
+    "kaggle_ap": "Kaggle DSB 2018 score: per image, mean over t = 0.50, 0.55, ..., 0.95 of TP/(TP+FP+FN); then mean "
+    "over images; 1 for an image where neither prediction nor ground truth has an object",
+    "ap_50, ap_75": "TP/(TP+FP+FN) at one threshold, mean over images",
+    "precision_50, recall_50, f1_50": "at IoU > 0.5, TP/FP/FN summed over the images",
+    "panoptic_quality": "SQ x RQ at IoU > 0.5 pooled over the images (SQ: mean IoU of matches; RQ = f1_50)",
+    "source": "https://www.kaggle.com/c/data-science-bowl-2018/overview/evaluation; microseg.metrics.instance_ap",
+}
+PER_IMAGE_FIELDS = ("image", "kaggle_ap", "ap_50", "ap_75", "objects_true", "objects_pred", "matched_50")
+
+
+def image_name(item: dict, fallback: str) -> str:
+    """The stem of the file that an engine output item's ``image`` was loaded from."""
+    path = getattr(item.get("image"), "meta", {}).get("filename_or_obj")
+    return Path(str(path)).stem if path else fallback
+
+
+def _numpy(x) -> np.ndarray:
+    return x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
+
+
+class InstanceReport:
+    """Write ``metrics.json`` (all :data:`~microseg.metrics.INSTANCE_METRICS` with their definitions) and
+    ``per_image.csv`` (atomically) when an evaluation run completes.
+
+    Attach to a ``SupervisedEvaluator`` whose post-processing leaves instance label images ``pred`` and ``label``
+    of shape ``(1, H, W)`` per item; the image name comes from the ``image`` metadata. Only the per-image counts are
+    kept, not the images.
+
+    Args:
+        output_dir: folder of the two files.
+        metrics_file, per_image_file: file names.
+    """
+
+    def __init__(
+        self, output_dir: str | os.PathLike, metrics_file: str = "metrics.json", per_image_file: str = "per_image.csv"
+    ) -> None:
+        self.output_dir = Path(output_dir)
+        self.metrics_file, self.per_image_file = metrics_file, per_image_file
+        self.names: list[str] = []
+        self.counts: list[np.ndarray] = []
+        self.metrics: dict = {}
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.STARTED, self.reset)
+        engine.add_event_handler(Events.ITERATION_COMPLETED, self.collect)
+        engine.add_event_handler(Events.COMPLETED, self.write)
+
+    def reset(self, engine: Engine | None = None) -> None:
+        self.names.clear()
+        self.counts.clear()
+
+    def collect(self, engine: Engine) -> None:
+        for item in engine.state.output:
+            self.names.append(image_name(item, f"image_{len(self.names)}"))
+            self.counts.append(matching_counts(_numpy(item["label"])[0], _numpy(item["pred"])[0]))
+
+    def rows(self) -> list[dict]:
+        """One row per image: its Kaggle AP, AP at 0.5 and 0.75, object counts and matches at IoU > 0.5."""
+        rows = []
+        for name, counts in zip(self.names, self.counts, strict=True):
+            scores = instance_scores(counts[None])
+            tp, fp, fn, _ = counts[0]
+            rows.append(
+                {
+                    "image": name,
+                    **{k: round(scores[k], 6) for k in ("kaggle_ap", "ap_50", "ap_75")},
+                    "objects_true": int(tp + fn),
+                    "objects_pred": int(tp + fp),
+                    "matched_50": int(tp),
+                }
+            )
+        return rows
+
+    def write(self, engine: Engine | None = None) -> None:
+        counts = np.stack(self.counts) if self.counts else np.zeros((0, len(KAGGLE_THRESHOLDS), 4))
+        self.metrics = {**instance_scores(counts), "images": len(self.names), "definitions": DEFINITIONS}
+        with atomic_output(self.output_dir / self.metrics_file) as tmp:
+            tmp.write_text(json.dumps(self.metrics, indent=2) + "\n")
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=PER_IMAGE_FIELDS)
+        writer.writeheader()
+        writer.writerows(self.rows())
+        with atomic_output(self.output_dir / self.per_image_file) as tmp:
+            tmp.write_text(buffer.getvalue())
+        logger.info("evaluation: %s", {k: round(self.metrics[k], 4) for k in INSTANCE_METRICS})
+
+
+class SubmissionWriter:
+    """Write the Kaggle ``submission.csv`` (``ImageId,EncodedPixels``, see :mod:`microseg.io.rle`) of an inference
+    run, atomically, when it completes; the image id is the input file's stem.
+
+    Each item's ``key`` must hold a ``(1, H, W)`` instance label image; only its run-length encodings are kept.
+
+    Args:
+        output_dir: folder of the file.
+        filename: file name.
+        key: the engine output key of the instance labels.
+    """
+
+    def __init__(self, output_dir: str | os.PathLike, filename: str = "submission.csv", key: str = "pred") -> None:
+        self.path = Path(output_dir) / filename
+        self.key = key
+        self.rles: dict[str, list[str]] = {}
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.STARTED, lambda _: self.rles.clear())
+        engine.add_event_handler(Events.ITERATION_COMPLETED, self.collect)
+        engine.add_event_handler(Events.COMPLETED, self.write)
+
+    def collect(self, engine: Engine) -> None:
+        for item in engine.state.output:
+            self.rles[image_name(item, f"image_{len(self.rles)}")] = labels_to_rles(_numpy(item[self.key])[0])
+
+    def write(self, engine: Engine | None = None) -> None:
+        write_submission(self.path, self.rles)
+        logger.info("wrote %s (%d images, %d objects)", self.path, len(self.rles), sum(map(len, self.rles.values())))
