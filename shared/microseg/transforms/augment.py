@@ -143,6 +143,7 @@ class RandPiecewiseAffine(RandElasticDisplacement):
         prob: float = 0.5,
         mode: str = "bilinear",
     ) -> None:
+        # the parent's alpha_range holds the scale range; its warp() applies the field drawn in randomize()
         super().__init__(alpha_range=scale_range, sigma=0.0, prob=prob, mode=mode)
         self.grid = tuple(int(g) for g in grid)
         if len(self.grid) != 2 or min(self.grid) < 2:
