@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 from monai.bundle import ConfigParser
 
+from microseg.data import list_dsb2018
 from microseg.metrics import INSTANCE_METRICS, InstanceMatchingMetric
 
 logger = logging.getLogger("tune_instance_postprocessing")
@@ -39,7 +40,8 @@ def _parser(bundle: Path, dataset_dir: str, ids_slice: str) -> ConfigParser:
     parser.read_config([str(bundle / "configs" / "train.json"), str(bundle / "configs" / "evaluate.json")])
     parser.update({"bundle_root": str(bundle), "dataset_dir": dataset_dir})
     start, stop, step = (int(v) if v else None for v in [*ids_slice.split(":"), "", ""][:3])
-    parser["val_ids"] = sorted(p.name for p in Path(dataset_dir).iterdir() if p.is_dir())[slice(start, stop, step)]
+    names = [item["name"] for item in list_dsb2018(dataset_dir)]
+    parser["val_ids"] = names[slice(start, stop, step)]
     return parser
 
 

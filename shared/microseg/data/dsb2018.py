@@ -31,17 +31,23 @@ def _image_file(sample: Path) -> Path | None:
     return None
 
 
+def _samples(root: Path) -> dict[str, Path]:
+    """``{image id: image file}`` of the ``<id>/images/<id>.<ext>`` sample folders of ``root``, sorted by id."""
+    if not root.is_dir():
+        return {}
+    found = ((p.name, _image_file(p)) for p in sorted(root.iterdir()) if p.is_dir())
+    return {name: image for name, image in found if image is not None}
+
+
 def is_dsb2018_layout(folder: str | os.PathLike) -> bool:
     """True when ``folder`` holds at least one ``<id>/images/<id>.<ext>`` sample folder."""
-    root = Path(folder)
-    return root.is_dir() and any(p.is_dir() and _image_file(p) is not None for p in root.iterdir())
+    return bool(_samples(Path(folder)))
 
 
 def dsb2018_validation_ids(folder: str | os.PathLike, every: int = 10) -> list[str]:
     """The validation part used for the shipped weights: every ``every``-th image id in sorted order, from the first
     (``sorted(ids)[::10]``: 25 of the 250 images in ``shared/data/dsb2018``)."""
-    ids = sorted(p.name for p in Path(folder).iterdir() if p.is_dir() and _image_file(p) is not None)
-    return ids[::every]
+    return list(_samples(Path(folder)))[::every]
 
 
 def list_dsb2018(
@@ -74,16 +80,17 @@ def list_dsb2018(
         raise MicrosegInputError(f"{root}: no such folder; point dataset_dir at the DSB 2018 stage1_train folder.")
     wanted = set(include) if include is not None else None
     items = []
-    for sample in sorted(p for p in root.iterdir() if p.is_dir()):
-        image = _image_file(sample)
-        if image is None or sample.name in exclude or (wanted is not None and sample.name not in wanted):
+    for name, image in _samples(root).items():
+        if name in exclude or (wanted is not None and name not in wanted):
             continue
-        item = {"image": str(image), "name": sample.name}
-        masks = sample / "masks"
+        item = {"image": str(image), "name": name}
+        masks = root / name / "masks"
         if masks.is_dir():
             item["label"] = str(masks)
         elif require_labels:
-            raise MicrosegInputError(f"{sample}: no masks/ folder; training and evaluation need one mask per nucleus.")
+            raise MicrosegInputError(
+                f"{root / name}: no masks/ folder; training and evaluation need one mask per nucleus."
+            )
         items.append(item)
     if not items:
         raise MicrosegInputError(

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import logging
 import os
 from pathlib import Path
@@ -13,7 +10,7 @@ import numpy as np
 from ignite.engine import Engine, Events
 
 from microseg.data.glas import glas_split
-from microseg.io.writers import atomic_output
+from microseg.handlers.report_files import as_numpy, item_source, write_report_files
 from microseg.metrics.glas import GLAS_METRICS, glas_image_stats, glas_scores
 
 __all__ = ["GlasReport", "glas_report"]
@@ -86,21 +83,11 @@ class GlasReport:
 
     def collect(self, engine: Engine) -> None:
         for item in engine.state.output:
-            path = str(getattr(item.get("image"), "meta", {}).get("filename_or_obj", f"image_{len(self.items)}"))
-            self.items.append((Path(path).stem, _numpy(item["pred"])[0], _numpy(item["label"])[0]))
+            name = Path(item_source(item, f"image_{len(self.items)}")).stem
+            self.items.append((name, as_numpy(item["pred"])[0], as_numpy(item["label"])[0]))
 
     def write(self, engine: Engine | None = None) -> None:
         self.metrics, rows = glas_report(self.items)
-        with atomic_output(self.output_dir / self.metrics_file) as tmp:
-            tmp.write_text(json.dumps(self.metrics, indent=2) + "\n")
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=["image", "split", *GLAS_METRICS])
-        writer.writeheader()
-        writer.writerows(rows)
-        with atomic_output(self.output_dir / self.per_image_file) as tmp:
-            tmp.write_text(buffer.getvalue())
+        fieldnames = ["image", "split", *GLAS_METRICS]
+        write_report_files(self.output_dir, self.metrics_file, self.metrics, self.per_image_file, fieldnames, rows)
         logger.info("evaluation: %s", {k: v for k, v in self.metrics.items() if k != "definitions"})
-
-
-def _numpy(x) -> np.ndarray:
-    return x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)

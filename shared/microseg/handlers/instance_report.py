@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import logging
 import os
 from pathlib import Path
@@ -12,8 +9,8 @@ from pathlib import Path
 import numpy as np
 from ignite.engine import Engine, Events
 
+from microseg.handlers.report_files import as_numpy, item_source, write_report_files
 from microseg.io.rle import labels_to_rles, write_submission
-from microseg.io.writers import atomic_output
 from microseg.metrics.instance_ap import (
     INSTANCE_METRICS,
     KAGGLE_THRESHOLDS,
@@ -21,7 +18,7 @@ from microseg.metrics.instance_ap import (
     matching_counts,
 )
 
-__all__ = ["InstanceReport", "SubmissionWriter", "image_name"]
+__all__ = ["InstanceReport", "SubmissionWriter"]
 
 logger = logging.getLogger(__name__)
 
@@ -37,14 +34,8 @@ DEFINITIONS = {
 PER_IMAGE_FIELDS = ("image", "kaggle_ap", "ap_50", "ap_75", "objects_true", "objects_pred", "matched_50")
 
 
-def image_name(item: dict, fallback: str) -> str:
-    """The stem of the file that an engine output item's ``image`` was loaded from."""
-    path = getattr(item.get("image"), "meta", {}).get("filename_or_obj")
-    return Path(str(path)).stem if path else fallback
-
-
-def _numpy(x) -> np.ndarray:
-    return x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
+def _image_name(item: dict, fallback: str) -> str:
+    return Path(item_source(item, fallback)).stem
 
 
 class InstanceReport:
@@ -80,8 +71,8 @@ class InstanceReport:
 
     def collect(self, engine: Engine) -> None:
         for item in engine.state.output:
-            self.names.append(image_name(item, f"image_{len(self.names)}"))
-            self.counts.append(matching_counts(_numpy(item["label"])[0], _numpy(item["pred"])[0]))
+            self.names.append(_image_name(item, f"image_{len(self.names)}"))
+            self.counts.append(matching_counts(as_numpy(item["label"])[0], as_numpy(item["pred"])[0]))
 
     def rows(self) -> list[dict]:
         """One row per image: its Kaggle AP, AP at 0.5 and 0.75, object counts and matches at IoU > 0.5."""
@@ -103,14 +94,9 @@ class InstanceReport:
     def write(self, engine: Engine | None = None) -> None:
         counts = np.stack(self.counts) if self.counts else np.zeros((0, len(KAGGLE_THRESHOLDS), 4))
         self.metrics = {**instance_scores(counts), "images": len(self.names), "definitions": DEFINITIONS}
-        with atomic_output(self.output_dir / self.metrics_file) as tmp:
-            tmp.write_text(json.dumps(self.metrics, indent=2) + "\n")
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=PER_IMAGE_FIELDS)
-        writer.writeheader()
-        writer.writerows(self.rows())
-        with atomic_output(self.output_dir / self.per_image_file) as tmp:
-            tmp.write_text(buffer.getvalue())
+        write_report_files(
+            self.output_dir, self.metrics_file, self.metrics, self.per_image_file, PER_IMAGE_FIELDS, self.rows()
+        )
         logger.info("evaluation: %s", {k: round(self.metrics[k], 4) for k in INSTANCE_METRICS})
 
 
@@ -138,7 +124,7 @@ class SubmissionWriter:
 
     def collect(self, engine: Engine) -> None:
         for item in engine.state.output:
-            self.rles[image_name(item, f"image_{len(self.rles)}")] = labels_to_rles(_numpy(item[self.key])[0])
+            self.rles[_image_name(item, f"image_{len(self.rles)}")] = labels_to_rles(as_numpy(item[self.key])[0])
 
     def write(self, engine: Engine | None = None) -> None:
         write_submission(self.path, self.rles)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import logging
 import os
 from collections.abc import Sequence
@@ -14,7 +11,7 @@ import numpy as np
 import torch
 from ignite.engine import Engine, Events
 
-from microseg.io.writers import atomic_output
+from microseg.handlers.report_files import as_numpy, item_source, write_report_files
 from microseg.metrics.foreground import foreground_counts, scores_from_counts
 from microseg.metrics.objects import label_objects, match_objects, object_scores, object_sizes
 
@@ -154,21 +151,11 @@ class SegmentationReport:
     def collect(self, engine: Engine) -> None:
         for item in engine.state.output:
             pred, label = item["pred"], item["label"]
-            name = str(getattr(item.get("image"), "meta", {}).get("filename_or_obj", f"image_{len(self.items)}"))
-            self.items.append((name, _numpy(pred)[0], _numpy(label)[0]))
+            name = item_source(item, f"image_{len(self.items)}")
+            self.items.append((name, as_numpy(pred)[0], as_numpy(label)[0]))
 
     def write(self, engine: Engine | None = None) -> None:
         self.metrics, rows = segmentation_report(self.items, self.voxel_size, self.iou_threshold, self.unit)
-        with atomic_output(self.output_dir / self.metrics_file) as tmp:
-            tmp.write_text(json.dumps(self.metrics, indent=2) + "\n")
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["image", "slice"])
-        writer.writeheader()
-        writer.writerows(rows)
-        with atomic_output(self.output_dir / self.per_slice_file) as tmp:
-            tmp.write_text(buffer.getvalue())
+        fieldnames = list(rows[0]) if rows else ["image", "slice"]
+        write_report_files(self.output_dir, self.metrics_file, self.metrics, self.per_slice_file, fieldnames, rows)
         logger.info("evaluation: %s", {k: v for k, v in self.metrics.items() if k != "definitions"})
-
-
-def _numpy(x) -> np.ndarray:
-    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)

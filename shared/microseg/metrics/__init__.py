@@ -23,7 +23,6 @@ from microseg.metrics.instance_ap import (
     InstanceMatchingMetric,
     InstanceMatchingMetricHandler,
     instance_scores,
-    iou_matrix,
     kaggle_ap,
     matching_counts,
 )
@@ -32,6 +31,7 @@ from microseg.metrics.objects import (
     ObjectMatch,
     ObjectMatchingMetric,
     ObjectMatchingMetricHandler,
+    iou_matrix,
     label_objects,
     match_objects,
     object_scores,

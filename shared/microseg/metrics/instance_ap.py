@@ -34,7 +34,7 @@ import torch
 from monai.handlers import IgniteMetricHandler
 from monai.metrics import CumulativeIterationMetric
 
-from microseg.metrics.objects import _iou_matrix, _relabel
+from microseg.metrics.objects import iou_matrix
 
 __all__ = [
     "INSTANCE_METRICS",
@@ -42,7 +42,6 @@ __all__ = [
     "InstanceMatchingMetric",
     "InstanceMatchingMetricHandler",
     "instance_scores",
-    "iou_matrix",
     "kaggle_ap",
     "matching_counts",
 ]
@@ -58,24 +57,6 @@ INSTANCE_METRICS = (
     "panoptic_quality",
     "segmentation_quality",
 )
-
-
-def iou_matrix(true_labels: np.ndarray, pred_labels: np.ndarray) -> np.ndarray:
-    """IoU of every ground-truth object (rows) with every predicted object (columns), in increasing label order.
-
-    Args:
-        true_labels: ground-truth instance labels (0 = background), any integer values, any shape.
-        pred_labels: predicted instance labels of the same shape.
-
-    Returns:
-        float64 ``(n_true, n_pred)``.
-    """
-    true_labels, pred_labels = np.asarray(true_labels), np.asarray(pred_labels)
-    if true_labels.shape != pred_labels.shape:
-        raise ValueError(f"label shapes differ: {true_labels.shape} vs {pred_labels.shape}")
-    gt, n_gt = _relabel(true_labels)
-    pred, n_pred = _relabel(pred_labels)
-    return _iou_matrix(gt, pred, n_gt, n_pred)
 
 
 def matching_counts(

@@ -31,6 +31,7 @@ __all__ = [
     "ObjectMatch",
     "ObjectMatchingMetric",
     "ObjectMatchingMetricHandler",
+    "iou_matrix",
     "label_objects",
     "match_objects",
     "object_scores",
@@ -91,6 +92,24 @@ def _iou_matrix(gt: np.ndarray, pred: np.ndarray, n_gt: int, n_pred: int) -> np.
     return inter / np.maximum(union, 1)
 
 
+def iou_matrix(true_labels: np.ndarray, pred_labels: np.ndarray) -> np.ndarray:
+    """IoU of every ground-truth object (rows) with every predicted object (columns), in increasing label order.
+
+    Args:
+        true_labels: ground-truth instance labels (0 = background), any integer values, any shape.
+        pred_labels: predicted instance labels of the same shape.
+
+    Returns:
+        float64 ``(n_true, n_pred)``.
+    """
+    true_labels, pred_labels = np.asarray(true_labels), np.asarray(pred_labels)
+    if true_labels.shape != pred_labels.shape:
+        raise ValueError(f"label shapes differ: {true_labels.shape} vs {pred_labels.shape}")
+    gt, n_gt = _relabel(true_labels)
+    pred, n_pred = _relabel(pred_labels)
+    return _iou_matrix(gt, pred, n_gt, n_pred)
+
+
 def match_objects(true_labels: np.ndarray, pred_labels: np.ndarray, iou_threshold: float = 0.5) -> ObjectMatch:
     """Match the objects of two label images one to one at ``IoU >= iou_threshold`` (see the module docstring).
 
@@ -102,15 +121,12 @@ def match_objects(true_labels: np.ndarray, pred_labels: np.ndarray, iou_threshol
     Returns:
         the counts and the matched ``(true_label, pred_label)`` pairs in the images' own label values.
     """
-    if true_labels.shape != pred_labels.shape:
-        raise ValueError(f"label shapes differ: {true_labels.shape} vs {pred_labels.shape}")
     if not 0 < iou_threshold <= 1:
         raise ValueError(f"iou_threshold must be in (0, 1], got {iou_threshold}")
-    gt, n_gt = _relabel(np.asarray(true_labels))
-    pred, n_pred = _relabel(np.asarray(pred_labels))
+    iou = iou_matrix(true_labels, pred_labels)
+    n_gt, n_pred = iou.shape
     if n_gt == 0 or n_pred == 0:
         return ObjectMatch(0, n_pred, n_gt, (), ())
-    iou = _iou_matrix(gt, pred, n_gt, n_pred)
     candidate = iou >= iou_threshold
     rows, cols = linear_sum_assignment(-np.where(candidate, iou, 0.0))
     keep = candidate[rows, cols]
