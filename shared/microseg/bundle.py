@@ -16,6 +16,7 @@ __all__ = [
     "load_network",
     "load_parser",
     "network_input_channels",
+    "require_weights",
     "resolve_bundle",
 ]
 
@@ -75,6 +76,22 @@ def network_input_channels(bundle: str | os.PathLike) -> int:
     return int(meta["network_data_format"]["inputs"]["image"]["num_channels"])
 
 
+def require_weights(path: str | os.PathLike) -> Path:
+    """``path`` when it is a file; otherwise an error saying how to get weights (a bundle's configs call this in
+    ``initialize`` before loading ``model.pt``, so that a bundle that ships no weights says so at once).
+
+    Raises:
+        MicrosegInputError: no file at ``path``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MicrosegInputError(
+            f"{path}: no weights; train the bundle first (configs/train.json with your dataset_dir) or point ckpt_dir "
+            "at a folder holding model.pt (see the bundle's docs/README.md)."
+        )
+    return path
+
+
 def load_network(
     bundle: str | os.PathLike, weights: str | os.PathLike | None = None, device: str = "cpu", **overrides
 ) -> torch.nn.Module:
@@ -86,11 +103,7 @@ def load_network(
     root = resolve_bundle(bundle)
     parser = load_parser(root, **overrides)
     network = parser.get_parsed_content("network_def")
-    path = Path(weights) if weights is not None else root / "models" / "model.pt"
-    if not path.is_file():
-        raise MicrosegInputError(
-            f"{path}: no weights; train the bundle first or download its weights (see the bundle's docs/README.md)."
-        )
+    path = require_weights(weights if weights is not None else root / "models" / "model.pt")
     state = torch.load(path, map_location=device, weights_only=True)
     network.load_state_dict(state.get("model", state) if isinstance(state, dict) else state)
     return network.to(device).eval()

@@ -17,8 +17,8 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from microseg.data.datalist import images_by_stem
 from microseg.errors import MicrosegInputError
-from microseg.io.paths import IMAGE_SUFFIXES, natural_sort_key
 
 __all__ = ["ANNOTATION_SUFFIX", "glas_split", "list_glas", "read_glas_grades"]
 
@@ -49,14 +49,6 @@ def read_glas_grades(csv_file: str | os.PathLike) -> dict[str, str]:
     return grades
 
 
-def _images_by_name(folder: Path) -> dict[str, Path]:
-    found: dict[str, Path] = {}
-    for path in sorted(folder.iterdir(), key=natural_sort_key):
-        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith("."):
-            found.setdefault(path.stem, path)
-    return found
-
-
 def list_glas(
     folder: str | os.PathLike,
     splits: Sequence[str] | None = None,
@@ -83,7 +75,7 @@ def list_glas(
     root = Path(folder)
     if not root.is_dir():
         raise MicrosegInputError(f"{root}: no such folder; point dataset_dir at the GlaS folder.")
-    files = _images_by_name(root)
+    files = images_by_stem(root)
     grades_file = root / "Grade.csv"
     grades = read_glas_grades(grades_file) if grades_file.is_file() else {}
     wanted_splits = set(splits) if splits is not None else None
