@@ -41,6 +41,8 @@ from typing import Any
 
 from monai.bundle import ConfigParser
 
+from microseg.io.writers import atomic_output
+
 logger = logging.getLogger("learning_curve")
 
 REQUIRED_KEYS = ("num_train_images", "augment", "max_epochs", "val_interval", "train#dataset", "validate#evaluator")
@@ -72,22 +74,21 @@ def make_parser(bundle: Path, settings: dict[str, Any]) -> ConfigParser:
     return parser
 
 
-def iterations_per_epoch(parser: ConfigParser) -> int:
-    """Optimiser steps in one epoch of the parsed config (its training data set over its batch size)."""
-    return math.ceil(len(parser.get_parsed_content("train#dataset")) / parser.get_parsed_content("batch_size"))
-
-
 def capped_sizes(sizes: Sequence[int], available: int) -> list[int]:
     """``sizes`` with every size above ``available`` replaced by ``available``, without repeats, ascending."""
     return sorted({min(int(n), available) for n in sizes if n > 0})
 
 
-def train_and_score(bundle: Path, settings: dict[str, Any], steps: int | None, epochs: int | None) -> dict[str, Any]:
-    """One run: train from scratch with ``settings``, score the last epoch's network on the validation part."""
+def train_and_score(
+    bundle: Path, settings: dict[str, Any], n_images: int, steps: int | None, epochs: int | None
+) -> dict[str, Any]:
+    """One run: train from scratch on ``n_images`` with ``settings``, score the last epoch's network on the
+    validation part. The epochs for ``steps`` come from ``n_images`` and the batch size, so that the training data
+    set is built once, by the run itself."""
     parser = make_parser(bundle, settings)
-    per_epoch = iterations_per_epoch(parser)
-    n_epochs = epochs if epochs is not None else max(1, math.ceil(steps / per_epoch))
-    parser.update({"max_epochs": n_epochs, "val_interval": n_epochs})  # validate once, after the last epoch
+    if epochs is None:
+        epochs = max(1, math.ceil(steps / math.ceil(n_images / parser.get_parsed_content("batch_size"))))
+    parser.update({"max_epochs": epochs, "val_interval": epochs})  # validate once, after the last epoch
     start = time.perf_counter()
     for section in ("initialize", "run", "finalize"):
         if section in parser:
@@ -98,8 +99,8 @@ def train_and_score(bundle: Path, settings: dict[str, Any], steps: int | None, e
         raise RuntimeError("the validation evaluator did not run; check validate#evaluator and val_interval")
     metrics = {name: float(value) for name, value in state.metrics.items()}
     return {
-        "epochs": n_epochs,
-        "iterations": n_epochs * per_epoch,
+        "epochs": epochs,
+        "iterations": parser.get_parsed_content("train#trainer").state.iteration,
         "seconds": round(seconds, 1),
         "key_metric": state.key_metric_name,
         **metrics,
@@ -107,10 +108,11 @@ def train_and_score(bundle: Path, settings: dict[str, Any], steps: int | None, e
 
 
 def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
+    """All rows, the columns in order of first appearance, written atomically (rewritten after every run)."""
     columns: list[str] = []
     for row in rows:
         columns += [key for key in row if key not in columns]
-    with path.open("w", newline="") as handle:
+    with atomic_output(path) as tmp, tmp.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
@@ -221,7 +223,7 @@ def run_study(args: argparse.Namespace, bundle: Path) -> list[dict[str, Any]]:
                     "output_dir": str(run_dir),
                 }
                 logger.info("training on %d images, augmentation %s, repeat %d", n, augment, repeat)
-                result = train_and_score(bundle, settings, args.steps, args.epochs)
+                result = train_and_score(bundle, settings, n, args.steps, args.epochs)
                 rows.append({"n_images": n, "augment": augment, "repeat": repeat, "seed": args.seed + repeat, **result})
                 write_csv(rows, args.out / "learning_curve.csv")  # after every run: a stopped study keeps its rows
                 if not args.keep_weights:

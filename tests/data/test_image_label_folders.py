@@ -81,3 +81,5 @@ def test_write_synthetic_tem_gives_a_pairable_folder(tmp_path):
     items = list_image_label_pairs(tmp_path)
     assert [item["name"] for item in items] == ["cell_0", "cell_1", "cell_2"]
     assert items[0]["image"].endswith(".tif") and items[0]["label"].endswith(".png")
+    with pytest.raises(ValueError, match="suffix must be .png, .tif or .tiff"):
+        write_synthetic_tem(tmp_path / "jpeg", count=1, suffix=".jpg")

@@ -16,6 +16,9 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from microseg.io.paths import TIFF_SUFFIXES
+from microseg.io.writers import write_png, write_tiff
+
 __all__ = ["synthetic_tem_cell", "write_synthetic_tem"]
 
 
@@ -95,25 +98,23 @@ def write_synthetic_tem(
     folder: str | os.PathLike, count: int, size: int = 256, seed: int = 0, suffix: str = ".png"
 ) -> Path:
     """Write ``count`` synthetic TEM cells as ``folder/images/cell_<i>.<suffix>`` with ``folder/masks/cell_<i>.png``
-    (0/255), the layout of :func:`microseg.data.list_image_label_pairs`. Image ``i`` uses seed ``seed + i``.
+    (0/255), the layout of :func:`microseg.data.list_image_label_pairs`. Image ``i`` uses seed ``seed + i``; every
+    file is written atomically.
 
     Returns:
         ``folder``.
-    """
-    from PIL import Image
 
+    Raises:
+        ValueError: ``suffix`` is not ``.png``, ``.tif`` or ``.tiff``.
+    """
+    if suffix.lower() not in (".png", *TIFF_SUFFIXES):
+        raise ValueError(f"suffix must be .png, .tif or .tiff, got {suffix!r}")
+    write_image = write_png if suffix.lower() == ".png" else write_tiff
     root = Path(folder)
-    (root / "images").mkdir(parents=True, exist_ok=True)
-    (root / "masks").mkdir(parents=True, exist_ok=True)
     digits = len(str(max(count - 1, 1)))
     for i in range(count):
         image, mask = synthetic_tem_cell(size, seed + i)
         name = f"cell_{i:0{digits}d}"
-        if suffix.lower() in (".tif", ".tiff"):
-            import tifffile
-
-            tifffile.imwrite(root / "images" / f"{name}{suffix}", image)
-        else:
-            Image.fromarray(image).save(root / "images" / f"{name}{suffix}")
-        Image.fromarray(mask).save(root / "masks" / f"{name}.png")
+        write_image(root / "images" / f"{name}{suffix}", image)
+        write_png(root / "masks" / f"{name}.png", mask)
     return root
