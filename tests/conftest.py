@@ -51,6 +51,22 @@ def copy_bundle(name: str, dest: Path) -> Path:
     return target
 
 
+def bundle_with_weights(name: str, dest: Path) -> Path:
+    """The installed bundle ``name`` if it ships weights, else a copy in ``dest`` with untrained ones (run it with
+    ``--trust_bundle``)."""
+    if (BUNDLES / name / "models" / "model.pt").is_file():
+        return BUNDLES / name
+    import torch
+
+    from microseg.bundle import load_parser
+
+    bundle = copy_bundle(name, dest)
+    torch.save(
+        {"model": load_parser(bundle).get_parsed_content("network_def").state_dict()}, bundle / "models" / "model.pt"
+    )
+    return bundle
+
+
 def synthetic_glands(
     height: int = 72, width: int = 96, seed: int = 0, n_glands: int = 3
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import BUNDLES
 from microseg.bundle import bundle_dirs, resolve_bundle
-from microseg.cli import _input_error, main
+from microseg.cli import _input_error, check_overrides, main
 from microseg.errors import MicrosegInputError
 
 
@@ -43,3 +44,13 @@ def test_input_error_found_through_exception_chain():
     except RuntimeError as outer:
         assert _input_error(outer) is inner
     assert _input_error(RuntimeError("other")) is None
+
+
+def test_check_overrides_kinds():
+    files = [BUNDLES / "fibsem_mitochondria_segmentation" / "configs" / "inference.json"]
+    check_overrides(files, {"dataset_dir": 2024, "threshold": 1, "roi_size": [64, 64], "tracking": "mlflow"})
+    check_overrides(files, {"network_def#channels": [8, 16, 32, 64, 128], "tta": "$'flips'"})
+    with pytest.raises(MicrosegInputError, match="takes a number"):
+        check_overrides(files, {"threshold": "high"})
+    with pytest.raises(MicrosegInputError, match="no setting 'network_def#nope'"):
+        check_overrides(files, {"network_def#nope": 1})

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -13,11 +15,17 @@ from microseg.errors import MicrosegInputError
 __all__ = [
     "bundle_dirs",
     "bundles_home",
+    "check_trusted",
+    "checked_weights",
+    "file_sha256",
+    "large_files_entries",
     "load_network",
     "load_parser",
     "network_input_channels",
+    "record_weights",
     "require_weights",
     "resolve_bundle",
+    "write_large_files",
 ]
 
 REQUIRED_FILES = ("configs/metadata.json", "configs/inference.json")
@@ -92,6 +100,128 @@ def require_weights(path: str | os.PathLike) -> Path:
     return path
 
 
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 hex digest of a file (cached per path, size and modification time)."""
+    stat = Path(path).stat()
+    return _sha256(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=64)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _large_files_entry(path: Path) -> tuple[Path, dict] | None:
+    """The ``large_files.yml`` entry of ``path`` in the bundle that holds it (nearest parent with the file)."""
+    import yaml
+
+    for root in path.parents:
+        listing = root / "large_files.yml"
+        if listing.is_file():
+            entries = (yaml.safe_load(listing.read_text()) or {}).get("large_files") or []
+            relative = path.relative_to(root).as_posix()
+            return next(((listing, e) for e in entries if e.get("path") == relative), None)
+    return None
+
+
+def checked_weights(path: str | os.PathLike) -> str:
+    """``path`` of a weight file, after checking it exists and, when its bundle's ``large_files.yml`` lists it, that
+    its SHA-256 is the one listed. Bundle configs pass every weight file through this before loading it.
+
+    Weights the bundle does not list (your own training run, ``ckpt_dir`` pointing elsewhere) are used as they are.
+
+    Raises:
+        MicrosegInputError: the file is missing, or its content differs from the listed one (a damaged download, an
+            unfinished Git LFS checkout or a replaced file).
+    """
+    path = require_weights(path).resolve()
+    found = _large_files_entry(path)
+    if found is not None:
+        listing, entry = found
+        expected = str(entry.get("hash_val", "")).lower()
+        actual = file_sha256(path)
+        if actual != expected:
+            raise MicrosegInputError(
+                f"{path}: SHA-256 {actual[:16]}... differs from {expected[:16]}... listed in {listing}; the file is "
+                "damaged, a Git LFS pointer or not the released weights. Fetch the bundle's models/ again (git lfs "
+                "pull, or a fresh download); if you replaced the weights on purpose, run scripts/update_large_files.py "
+                "on the bundle."
+            )
+    return str(path)
+
+
+WEIGHT_SUFFIXES = (".pt", ".ts", ".onnx", ".pt2")
+NOT_LISTED = ("checkpoint_last.pt",)  # training state, rewritten every epoch
+
+
+def large_files_entries(bundle: str | os.PathLike) -> list[dict]:
+    """``large_files.yml`` entries for every weight file under the bundle's ``models/`` (path, SHA-256, size)."""
+    root = Path(bundle)
+    return [
+        {"path": f"models/{p.name}", "hash_val": file_sha256(p), "hash_type": "sha256", "size": p.stat().st_size}
+        for p in sorted((root / "models").iterdir())
+        if p.suffix in WEIGHT_SUFFIXES and p.name not in NOT_LISTED
+    ]
+
+
+def write_large_files(bundle: str | os.PathLike, entries: list[dict]) -> Path:
+    """Rewrite the bundle's ``large_files.yml`` with ``entries``, keeping its leading comment lines."""
+    import yaml
+
+    from microseg.io.writers import atomic_output
+
+    listing = Path(bundle) / "large_files.yml"
+    old = listing.read_text().splitlines() if listing.is_file() else []
+    header = old[: next((i for i, line in enumerate(old) if not line.startswith("#")), len(old))] or [
+        "# Weight files of this bundle, shipped in the repository; verify with sha256sum."
+    ]
+    with atomic_output(listing) as tmp:
+        tmp.write_text("\n".join(header) + "\n" + yaml.safe_dump({"large_files": entries}, sort_keys=False))
+    return listing
+
+
+def record_weights(path: str | os.PathLike) -> bool:
+    """After this project wrote the weight file ``path`` (training, export), put its new SHA-256 and size into its
+    bundle's ``large_files.yml`` if that lists it, so :func:`checked_weights` accepts it. Returns whether it did."""
+    import yaml
+
+    path = Path(path).resolve()
+    found = _large_files_entry(path)
+    if found is None:
+        return False
+    listing, entry = found
+    entries = (yaml.safe_load(listing.read_text()) or {}).get("large_files") or []
+    for item in entries:
+        if item.get("path") == entry["path"]:
+            item.update(hash_val=file_sha256(path), hash_type="sha256", size=path.stat().st_size)
+    write_large_files(listing.parent, entries)
+    return True
+
+
+def check_trusted(bundle: str | os.PathLike, trust: bool = False) -> Path:
+    """The bundle's folder, if it is one of the installed bundles (:func:`bundles_home`) or ``trust`` is set.
+
+    Bundle configs run Python (``$`` expressions), so running a bundle is running its author's code; ``microseg``
+    runs bundles from elsewhere only when asked to explicitly.
+
+    Raises:
+        MicrosegInputError: the bundle lies outside the installed collection and ``trust`` is false.
+    """
+    root = resolve_bundle(bundle)
+    home = bundles_home().resolve()
+    if trust or root.parent == home:
+        return root
+    raise MicrosegInputError(
+        f"{root}: not one of the installed bundles (in {home}). A bundle's configs run Python code, so microseg runs "
+        "a bundle from another folder only with --trust_bundle (use it for bundles you wrote or reviewed), or put "
+        "the folder into MICROSEG_BUNDLES."
+    )
+
+
 def load_network(
     bundle: str | os.PathLike, weights: str | os.PathLike | None = None, device: str = "cpu", **overrides
 ) -> torch.nn.Module:
@@ -103,7 +233,7 @@ def load_network(
     root = resolve_bundle(bundle)
     parser = load_parser(root, **overrides)
     network = parser.get_parsed_content("network_def")
-    path = require_weights(weights if weights is not None else root / "models" / "model.pt")
+    path = checked_weights(weights if weights is not None else root / "models" / "model.pt")
     state = torch.load(path, map_location=device, weights_only=True)
     network.load_state_dict(state.get("model", state) if isinstance(state, dict) else state)
     return network.to(device).eval()

@@ -7,8 +7,10 @@
     microseg export --bundle fibsem_mitochondria_segmentation
     microseg data list | microseg data download lucchi --dest data/lucchi
 
-Extra ``--key value`` options are passed to the bundle config as overrides (e.g. ``--tta dihedral``). Errors in
-the input print one line and exit with status 2.
+Extra ``--key value`` options are passed to the bundle config as overrides (e.g. ``--tta dihedral``); a key the
+bundle does not have, or a value of another type than the bundle's default, is refused. Bundles outside the installed
+collection run only with ``--trust_bundle`` (their configs run Python code). Errors in the input print one line and
+exit with status 2.
 """
 
 from __future__ import annotations
@@ -20,19 +22,73 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from microseg.errors import MicrosegInputError
+from microseg.errors import MicrosegInputError, find_input_error
 
-__all__ = ["Microseg", "main", "run_bundle"]
+__all__ = ["Microseg", "check_overrides", "main", "run_bundle"]
 
 
-def run_bundle(bundle: str | os.PathLike, configs: Sequence[str], **overrides) -> None:
-    """Run ``python -m monai.bundle run`` in-process on the bundle's ``configs`` with ``overrides``."""
+_RUN_OPTIONS = ("run_id", "init_id", "final_id", "tracking")  # monai.bundle.run's own options, not config keys
+
+
+def _kind(value) -> str | None:
+    """The type family an override must match, or ``None`` when anything goes (expressions, references, null)."""
+    if value is None or isinstance(value, dict) or (isinstance(value, str) and value[:1] in "$@%"):
+        return None
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, list | tuple):
+        return "a list"
+    return "text"
+
+
+def check_overrides(files: Sequence[str | os.PathLike], overrides: dict) -> None:
+    """Refuse overrides of keys the configs do not define, or whose value differs in kind from the default
+    (``--threshold high`` for a number, ``--roi_size 256`` for a list).
+
+    Raises:
+        MicrosegInputError: naming the key, and the keys the bundle has or the kind of value it takes.
+    """
+    from monai.bundle import ConfigParser
+
+    parser = ConfigParser()
+    parser.read_config([str(f) for f in files])
+    for key, value in overrides.items():
+        if key in _RUN_OPTIONS:
+            continue
+        if key not in parser:
+            top = sorted(k for k, v in parser.get().items() if not isinstance(v, dict | list) and k != "imports")
+            raise MicrosegInputError(
+                f"--{key}: the bundle has no setting {key!r} (nested ones are written a#b); its settings are: "
+                f"{', '.join(top)}."
+            )
+        wanted, given = _kind(parser[key]), _kind(value)
+        if wanted == "text" and given == "a number":  # a name or path that looks like a number (fire parses 2024)
+            continue
+        if wanted is not None and given is not None and wanted != given:
+            raise MicrosegInputError(
+                f"--{key} {value!r}: the bundle's {key!r} takes {wanted} (default {parser[key]!r}), not {given}."
+            )
+
+
+def run_bundle(bundle: str | os.PathLike, configs: Sequence[str], trust_bundle: bool = False, **overrides) -> None:
+    """Run ``python -m monai.bundle run`` in-process on the bundle's ``configs`` with ``overrides``.
+
+    Args:
+        bundle: an installed bundle's name, or a bundle folder (outside the installed ones only with
+            ``trust_bundle``: its configs run Python code).
+        configs: config file names under ``configs/``; later ones override earlier ones.
+        trust_bundle: run a bundle from outside the installed collection.
+        overrides: config keys and values; each must exist in the configs, with a value of the default's kind.
+    """
     from monai.bundle import run
 
-    from microseg.bundle import resolve_bundle
+    from microseg.bundle import check_trusted
 
-    root = resolve_bundle(bundle)
+    root = check_trusted(bundle, trust_bundle)
     files = [str(root / "configs" / name) for name in configs]
+    check_overrides(files, overrides)
     run(
         config_file=files if len(files) > 1 else files[0],
         meta_file=str(root / "configs" / "metadata.json"),
@@ -82,37 +138,43 @@ class Microseg:
             print(f"{name:40s} {meta.get('version', '?'):8s} {meta.get('task', '')}")
         return []
 
-    def segment(self, bundle: str, input: str, output: str, **overrides) -> str:
-        """Segment ``input`` (image, stack, folder, ``file.h5:/dataset``) into ``output`` with ``bundle``."""
-        run_bundle(bundle, ["inference.json"], dataset_dir=input, output_dir=output, **overrides)
-        return output
+    def segment(self, bundle: str, input: str, output: str, trust_bundle: bool = False, **overrides) -> str:
+        """Segment ``input`` (image, stack, folder, ``file.h5:/dataset``) into ``output`` with ``bundle``.
 
-    def evaluate(self, bundle: str, dataset_dir: str, output: str, **overrides) -> str:
+        Inputs that fail their checks are reported and skipped; the others are segmented, and the command ends with
+        status 2 naming how many failed. Run again after an interruption: finished inputs are skipped.
+        """
+        run_bundle(
+            bundle, ["inference.json"], trust_bundle, dataset_dir=str(input), output_dir=str(output), **overrides
+        )
+        return str(output)
+
+    def evaluate(self, bundle: str, dataset_dir: str, output: str, trust_bundle: bool = False, **overrides) -> str:
         """Evaluate the bundle's weights on ``dataset_dir``; writes ``metrics.json`` and a per-slice/image CSV."""
-        run_bundle(bundle, ["train.json", "evaluate.json"], dataset_dir=dataset_dir, output_dir=output, **overrides)
+        configs = ["train.json", "evaluate.json"]
+        run_bundle(bundle, configs, trust_bundle, dataset_dir=str(dataset_dir), output_dir=str(output), **overrides)
         return str(Path(output) / "metrics.json")
 
-    def train(self, bundle: str, dataset_dir: str, **overrides) -> None:
+    def train(self, bundle: str, dataset_dir: str, trust_bundle: bool = False, **overrides) -> None:
         """Train the bundle on ``dataset_dir`` (resumes from ``models/checkpoint_last.pt`` when present)."""
-        run_bundle(bundle, ["train.json"], dataset_dir=dataset_dir, **overrides)
+        run_bundle(bundle, ["train.json"], trust_bundle, dataset_dir=str(dataset_dir), **overrides)
 
-    def export(self, bundle: str, formats: str | Sequence[str] = ("torchscript", "onnx"), check: bool = True) -> dict:
+    def export(
+        self,
+        bundle: str,
+        formats: str | Sequence[str] = ("torchscript", "onnx"),
+        check: bool = True,
+        trust_bundle: bool = False,
+    ) -> dict:
         """Write ``models/model.ts`` and ``models/model.onnx`` from ``models/model.pt`` and check their parity."""
+        from microseg.bundle import check_trusted
         from microseg.export import export_bundle
 
         names = formats.split(",") if isinstance(formats, str) else list(formats)
-        return export_bundle(bundle, names, check)
+        return export_bundle(check_trusted(bundle, trust_bundle), names, check)
 
 
-def _input_error(error: BaseException) -> MicrosegInputError | None:
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        if isinstance(current, MicrosegInputError):
-            return current
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return None
+_input_error = find_input_error  # the name the tests and older callers use
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -6,7 +6,7 @@ command-line layer can print it as one line and exit with status 2 instead of a 
 
 from __future__ import annotations
 
-__all__ = ["MicrosegError", "MicrosegInputError"]
+__all__ = ["MicrosegError", "MicrosegInputError", "find_input_error"]
 
 
 class MicrosegError(Exception):
@@ -15,3 +15,16 @@ class MicrosegError(Exception):
 
 class MicrosegInputError(MicrosegError, ValueError):
     """An input file, folder or setting is unusable; the message names it and says what to do."""
+
+
+def find_input_error(error: BaseException) -> MicrosegInputError | None:
+    """The :class:`MicrosegInputError` behind ``error`` (itself, or in its chain of causes and contexts: MONAI wraps
+    errors raised in transforms and config expressions in ``RuntimeError``), or ``None``."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, MicrosegInputError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from microseg.bundle import load_network, network_input_channels, resolve_bundle
+from microseg.bundle import load_network, network_input_channels, record_weights, resolve_bundle
 
 __all__ = ["check_parity", "export_bundle", "export_onnx", "export_torchscript"]
 
@@ -209,6 +209,8 @@ def export_bundle(
         written["torchscript"] = str(export_torchscript(bundle))
     if "onnx" in formats:
         written["onnx"] = str(export_onnx(bundle))
+    for path in written.values():
+        record_weights(path)
     report: dict = {"files": written}
     if check:
         report["max_abs_diff"] = check_parity(bundle)

@@ -74,8 +74,14 @@ def test_inference_gives_instances_and_a_submission_that_decodes_to_them(trained
     grey, _ = synthetic_nuclei(50, 45, seed=8)
     Image.fromarray(grey.astype(np.uint16) * 200).save(inputs / "deep.png")  # 16-bit, smaller than a tile
     out = tmp_path / "out"
-    Microseg().segment(bundle=str(trained["bundle"]), input=str(inputs), output=str(out), write_submission=True)
-    assert sorted(p.name for p in out.iterdir()) == ["deep_seg.png", "rgba_seg.png", "submission.csv"]
+    Microseg().segment(
+        bundle=str(trained["bundle"]), trust_bundle=True, input=str(inputs), output=str(out), write_submission=True
+    )
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
+        "deep_seg.png",
+        "rgba_seg.png",
+        "submission.csv",
+    ]
     written = {name: np.array(Image.open(out / f"{name}_seg.png")) for name in ("rgba", "deep")}
     assert written["rgba"].shape == (70, 90) and written["deep"].shape == (50, 45)
     assert written["rgba"].dtype == np.uint16
@@ -121,5 +127,5 @@ def test_binary_head(binary, dsb, tmp_path, threshold_method):
 
 
 def test_export_torchscript_and_onnx(trained):
-    report = Microseg().export(bundle=str(trained["bundle"]))
+    report = Microseg().export(bundle=str(trained["bundle"]), trust_bundle=True)
     assert report["max_abs_diff"]["torchscript"] < 1e-4 and report["max_abs_diff"]["onnx"] < 1e-3

@@ -265,6 +265,7 @@ def test_exit_status_of_both_commands(trained, tmp_path):
         str(tmp_path / "empty"),
         "--output",
         str(tmp_path / "out"),
+        "--trust_bundle",
     ]
     result = subprocess.run(cli, capture_output=True, text=True, timeout=300)
     assert result.returncode == 2

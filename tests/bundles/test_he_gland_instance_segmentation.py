@@ -62,7 +62,12 @@ def test_inference_returns_instances_at_the_input_size(trained, tmp_path):
     Image.fromarray(np.dstack([image, np.full(image.shape[:2], 255, np.uint8)])).save(inputs / "rgba.png")
     out = tmp_path / "out"
     Microseg().segment(
-        bundle=str(trained["bundle"]), input=str(inputs), output=str(out), image_size=64, save_probabilities=True
+        bundle=str(trained["bundle"]),
+        input=str(inputs),
+        output=str(out),
+        image_size=64,
+        save_probabilities=True,
+        trust_bundle=True,
     )
     labels = np.array(Image.open(out / "rgba_seg.png"))
     assert labels.shape == (70, 95) and labels.dtype == np.uint16
@@ -70,5 +75,5 @@ def test_inference_returns_instances_at_the_input_size(trained, tmp_path):
 
 
 def test_export_torchscript_and_onnx(trained):
-    report = Microseg().export(bundle=str(trained["bundle"]))
+    report = Microseg().export(bundle=str(trained["bundle"]), trust_bundle=True)
     assert report["max_abs_diff"]["torchscript"] < 1e-4 and report["max_abs_diff"]["onnx"] < 1e-3

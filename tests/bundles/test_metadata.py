@@ -147,3 +147,45 @@ def test_large_files_sha256(name):
         if p.suffix in (".pt", ".ts", ".onnx") and p.name != "checkpoint_last.pt"
     }
     assert shipped <= listed, f"weights without a sha256 entry: {shipped - listed}"
+
+
+NOT_OUTPUT_SETTINGS = {
+    "bundle_root",
+    "ckpt_dir",
+    "output_dir",
+    "dataset_dir",
+    "device",
+    "skip_existing",
+    "sw_batch_size",
+}
+
+
+def _inference_configs() -> list[tuple[str, list[str]]]:
+    cases = []
+    for name in ALL:
+        for extra in sorted((BUNDLES / name / "configs").glob("inference_*.json")):
+            cases.append((name, ["inference.json", extra.name]))
+        cases.append((name, ["inference.json"]))
+    return cases
+
+
+@pytest.mark.parametrize(
+    ("name", "configs"), _inference_configs(), ids=lambda v: v if isinstance(v, str) else "+".join(v)
+)
+def test_output_settings_name_every_setting(name, configs):
+    """A restart skips inputs only when the settings that shape the outputs are unchanged: every plain top-level
+    setting of an inference config must be part of ``output_settings`` (and the weights' digest too)."""
+    merged: dict = {}
+    for config in configs:
+        merged.update(json.loads((BUNDLES / name / "configs" / config).read_text()))
+    plain = {
+        key
+        for key, value in merged.items()
+        if key not in NOT_OUTPUT_SETTINGS
+        and not isinstance(value, dict)
+        and not (isinstance(value, str) and value[:1] in "$@%")
+        and not (isinstance(value, list) and any(isinstance(v, dict | str) and str(v)[:1] in "{$@%" for v in value))
+    }
+    settings = merged["output_settings"]
+    assert plain <= set(settings), f"settings missing from output_settings: {sorted(plain - set(settings))}"
+    assert "file_sha256(@weights_file)" in settings["weights"]

@@ -92,7 +92,7 @@ def _read(path):
 
 def test_inference_on_images_of_any_size_through_microseg(trained, tmp_path):
     shapes = _images_of_any_size(tmp_path / "in")
-    argv = ["segment", "--bundle", str(trained["bundle"]), "--input", str(tmp_path / "in")]
+    argv = ["segment", "--bundle", str(trained["bundle"]), "--trust_bundle", "--input", str(tmp_path / "in")]
     assert main([*argv, "--output", str(tmp_path / "out"), "--image_size", "32", "--tta", "flips"]) == 0
     for name, shape in shapes.items():
         stem, suffix = name.rsplit(".", 1)
@@ -108,7 +108,9 @@ def test_monai_bundle_run_command(trained, tmp_path):
     command += ["--output_dir", str(tmp_path / "o")]
     result = subprocess.run([*command, "--image_size", "32"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["rgb_seg.png", "tall_seg.tif", "wide_seg.png"]
+    written = sorted(p.name for p in (tmp_path / "o").iterdir() if not p.name.startswith("."))
+    assert written == ["rgb_seg.png", "tall_seg.tif", "wide_seg.png"]
+    assert (tmp_path / "o" / ".microseg_manifest.jsonl").is_file()  # what a restart skips
 
 
 def test_no_weights_says_how_to_train(tmp_path):
@@ -119,7 +121,7 @@ def test_no_weights_says_how_to_train(tmp_path):
     assert "no weights; train the bundle first" in str(_input_error(info.value))
     assert not (tmp_path / "out").exists()
     argv = ["segment", "--bundle", str(bundle), "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out")]
-    assert main(argv) == 2
+    assert main([*argv, "--trust_bundle"]) == 2
 
 
 def test_non_binary_mask_is_refused(trained, tmp_path):

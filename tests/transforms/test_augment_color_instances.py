@@ -76,7 +76,15 @@ def test_label_instances_from_binary_and_instance_annotations():
     instances = torch.zeros(1, 4, 4)
     instances[0, 0, 0], instances[0, 3, 3] = 5, 9
     kept = LabelInstancesd("label")({"label": instances})["label"]
-    assert sorted(torch.unique(kept).tolist()) == [0, 5, 9]
+    assert kept[0, 0, 0] == 1 and kept[0, 3, 3] == 2 and kept.sum() == 3  # objects kept, gaps closed (1..N)
+
+
+def test_label_instances_without_background_and_refusals():
+    assert LabelInstances()(torch.tensor([[[4, 7], [7, 9]]])).tolist() == [[[1, 2], [2, 3]]]
+    with pytest.raises(MicrosegInputError, match="negative values"):
+        LabelInstances()(torch.tensor([[[0, -2], [3, 3]]]))
+    with pytest.raises(MicrosegInputError, match="whole numbers"):
+        LabelInstances()(torch.tensor([[[0.0, 1.5], [2.0, 2.0]]]))
 
 
 def test_split_touching_objects():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from microseg.data.batch import TolerantDataset, pending_inputs, settings_fingerprint
 from microseg.data.datalist import (
     images_by_stem,
     list_image_label_pairs,
@@ -16,6 +17,7 @@ from microseg.data.synthetic import synthetic_tem_cell, write_synthetic_tem
 
 __all__ = [
     "SliceDataset",
+    "TolerantDataset",
     "context_indices",
     "dsb2018_validation_ids",
     "glas_split",
@@ -25,7 +27,9 @@ __all__ = [
     "list_glas",
     "list_image_label_pairs",
     "list_inputs",
+    "pending_inputs",
     "read_glas_grades",
+    "settings_fingerprint",
     "split_every",
     "synthetic_tem_cell",
     "take_subset",

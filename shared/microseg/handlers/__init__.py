@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from microseg.handlers.checkpoint import TrainingCheckpoint
+from microseg.handlers.batch import FailedInputsReport, InferenceManifest
+from microseg.handlers.checkpoint import RecordWeights, TrainingCheckpoint
 from microseg.handlers.glas_report import GlasReport, glas_report
 from microseg.handlers.instance_report import InstanceReport, SubmissionWriter
 from microseg.handlers.report import SegmentationReport, segmentation_report
 
 __all__ = [
+    "FailedInputsReport",
     "GlasReport",
+    "InferenceManifest",
     "InstanceReport",
+    "RecordWeights",
     "SegmentationReport",
     "SubmissionWriter",
     "TrainingCheckpoint",

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from ignite.engine import Engine, Events
 
-__all__ = ["TrainingCheckpoint"]
+__all__ = ["RecordWeights", "TrainingCheckpoint"]
 
 logger = logging.getLogger(__name__)
 
@@ -79,11 +79,28 @@ class TrainingCheckpoint:
 
     def attach(self, engine: Engine) -> None:
         engine.add_event_handler(Events.STARTED, self.load)
+        engine.add_event_handler(Events.EPOCH_STARTED, self.reseed_transforms)
         engine.add_event_handler(Events.EPOCH_COMPLETED(every=self.interval), self.save)
         engine.add_event_handler(Events.COMPLETED, self.save)
 
+    @staticmethod
+    def reseed_transforms(engine: Engine) -> None:
+        """Seed the random transforms of the engine's training data from the torch random state at each epoch start.
+
+        The torch state is in the checkpoint, the transforms' own NumPy states are not: with this, epoch ``k`` of a
+        resumed run draws the same augmentations as epoch ``k`` of an uninterrupted one. Data loader workers need
+        nothing more: PyTorch seeds new workers from the torch state (so the bundles do not keep workers alive
+        across epochs, which would carry their random state past a resume).
+        """
+        loader = getattr(engine, "data_loader", None)
+        if loader is None or getattr(loader, "num_workers", 0) > 0:
+            return
+        from monai.data.utils import set_rnd
+
+        set_rnd(loader.dataset, int(torch.randint(0, 2**31 - 1, ()).item()))
+
     def save(self, engine: Engine) -> None:
-        if torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_rank():
+        if _rank():
             return  # one writer: rank 0
         state = {name: _unwrap(obj).state_dict() for name, obj in self.save_dict.items()}
         state["engine"] = {"epoch": engine.state.epoch, "iteration": engine.state.iteration}
@@ -117,6 +134,41 @@ class TrainingCheckpoint:
         if self.best_tracker is not None and "best_saver" in state:
             self.best_tracker.load_state_dict({"_saved": [tuple(item) for item in state["best_saver"]["_saved"]]})
         logger.info("resumed from %s after epoch %d of %s", self.path, engine.state.epoch, engine.state.max_epochs)
+
+
+class RecordWeights:
+    """Keep the bundle's ``large_files.yml`` true to a weight file that training rewrites (the best model saved by
+    MONAI's ``CheckpointSaver``): after every epoch of the engine it is attached to (put it after the saver), a
+    changed file gets its new SHA-256 recorded (:func:`microseg.bundle.record_weights`), so the bundle's inference
+    verifies and accepts the weights you trained. Files the listing does not name are left alone.
+
+    Args:
+        path: the weight file, e.g. ``models/model.pt``.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self._seen: tuple[int, int] | None = None
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.EPOCH_COMPLETED, self)
+
+    def __call__(self, engine: Engine) -> None:
+        if _rank() or not self.path.is_file():
+            return
+        stat = self.path.stat()
+        if (stat.st_size, stat.st_mtime_ns) == self._seen:
+            return
+        self._seen = (stat.st_size, stat.st_mtime_ns)
+        from microseg.bundle import record_weights
+
+        if record_weights(self.path):
+            logger.info("%s: new weights; their SHA-256 is now in the bundle's large_files.yml", self.path)
+
+
+def _rank() -> int:
+    distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+    return torch.distributed.get_rank() if distributed else 0
 
 
 def _unwrap(obj):

@@ -43,10 +43,13 @@ __all__ = [
     "PlainImageReader",
     "SliceFolderReader",
     "TiffReader",
+    "check_declared",
+    "memory_limit_bytes",
     "read_image",
 ]
 
 _CHANNEL_SIZES = (3, 4)
+_PIL_DTYPES = {"I": "i4", "I;16": "u2", "I;16B": "u2", "I;16L": "u2", "F": "f4"}  # other modes: bytes per band
 
 
 @dataclass
@@ -71,6 +74,44 @@ def _require_exists(path: str | os.PathLike) -> None:
         raise MicrosegInputError(
             f"{path}: no such file or folder; check the path (relative paths are taken from "
             f"the working directory {Path.cwd()})."
+        )
+
+
+def memory_limit_bytes() -> int:
+    """The largest array a reader loads: ``$MICROSEG_MAX_IMAGE_BYTES`` if set, else this machine's physical memory."""
+    env = os.environ.get("MICROSEG_MAX_IMAGE_BYTES")
+    if env:
+        return int(float(env))
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not POSIX: no limit we can know
+        return 2**62
+
+
+def check_declared(path: str | os.PathLike, shape: Sequence[int], dtype) -> None:
+    """Refuse an image by what its header declares, before any pixel is read: no pixels, a dtype that is not a
+    number, or more bytes than :func:`memory_limit_bytes` (a corrupt or hostile header, or a volume to be read in
+    tiles). Shapes are ``(H, W)``, ``(Z, H, W)`` or either with channels last.
+
+    Raises:
+        MicrosegInputError: naming the file, the declared shape and what to do.
+    """
+    shape = tuple(int(n) for n in shape)
+    dtype = np.dtype(dtype)
+    if not shape or min(shape) <= 0:
+        raise MicrosegInputError(f"{path}: the image declares no pixels (shape {shape}); the file is empty or corrupt.")
+    if dtype.kind not in "buif":
+        raise MicrosegInputError(
+            f"{path}: pixel type {dtype} is not a real number (complex, text or record data); save the image as "
+            "integers or floats (e.g. the magnitude of complex data)."
+        )
+    size = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+    limit = memory_limit_bytes()
+    if size > limit:
+        raise MicrosegInputError(
+            f"{path}: the file declares an image of shape {shape} ({dtype}, {size / 2**30:.1f} GiB), more than the "
+            f"{limit / 2**30:.1f} GiB this machine can hold; crop or downsample it, or raise MICROSEG_MAX_IMAGE_BYTES "
+            "if the header is right and the memory is there."
         )
 
 
@@ -128,9 +169,14 @@ class TiffReader(_ArrayReader):
 
         try:
             with tifffile.TiffFile(path) as tif:
+                if not tif.series:
+                    raise ValueError("the file holds no image")
                 series = tif.series[0]
+                check_declared(path, series.shape, series.dtype)
                 array = series.asarray()
                 channel_last = series.axes.endswith("S") and array.shape[-1] in _CHANNEL_SIZES
+        except MicrosegInputError:
+            raise
         except Exception as error:
             raise _unreadable(path, self.kind, error) from error
         return LoadedImage(np.asarray(array), path, channel_last)
@@ -147,10 +193,20 @@ class PlainImageReader(_ArrayReader):
 
         try:
             with Image.open(path) as image:
+                check_declared(
+                    path, (image.height, image.width, len(image.getbands())), _PIL_DTYPES.get(image.mode, "u1")
+                )
                 image.load()
                 if image.mode == "P":
                     image = image.convert("RGBA" if "transparency" in image.info else "RGB")
                 array = np.asarray(image)
+        except MicrosegInputError:
+            raise
+        except Image.DecompressionBombError as error:
+            raise MicrosegInputError(
+                f"{path}: {error} Pillow refuses images this large as a safety measure; if the image is genuine, save "
+                "it as a TIFF (read without that limit, up to this machine's memory)."
+            ) from error
         except Exception as error:
             raise _unreadable(path, Path(path).suffix.lstrip(".").upper(), error) from error
         return LoadedImage(array, path, _is_colour(array))
@@ -173,8 +229,11 @@ class SliceFolderReader(_ArrayReader):
         if not Path(path).is_dir():
             raise MicrosegInputError(f"{path}: expected a folder of 2D slices, got a file.")
         slices = []
-        for file in list_slice_files(path):
+        files = list_slice_files(path)
+        for file in files:
             loaded = (TiffReader() if file.suffix.lower() in TIFF_SUFFIXES else PlainImageReader()).read(file)
+            if not slices:
+                check_declared(path, (len(files), *loaded.array.shape), loaded.array.dtype)
             if slices and loaded.array.shape != slices[0].array.shape:
                 raise MicrosegInputError(
                     f"{file}: slice shape {loaded.array.shape} differs from {slices[0].array.shape} of "
@@ -218,6 +277,7 @@ class HDF5Reader(_ArrayReader):
                         f"{file_name}: no dataset {dataset!r}; it holds {_dataset_names(h5)}. "
                         f"Name one as {file_name}:/<dataset>."
                     )
+                check_declared(path, h5[dataset].shape, h5[dataset].dtype)
                 array = h5[dataset][()]
         except MicrosegInputError:
             raise

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 
 from microseg.errors import MicrosegInputError
+from microseg.io.readers import check_declared
 from microseg.io.writers import atomic_output
 
 __all__ = [
@@ -42,6 +43,14 @@ def rle_encode(mask: np.ndarray) -> str:
     return " ".join(f"{s} {e - s}" for s, e in zip(starts, ends, strict=True))
 
 
+def _checked_shape(shape: Sequence[int]) -> tuple[int, int]:
+    height, width = (int(v) for v in shape)
+    if height <= 0 or width <= 0:
+        raise MicrosegInputError(f"run-length mask shape must be positive, got {tuple(shape)}.")
+    check_declared("run-length mask", (height, width), np.int32)
+    return height, width
+
+
 def rle_decode(rle: str, shape: tuple[int, int]) -> np.ndarray:
     """Decode ``"start length ..."`` into a boolean ``(H, W)`` mask of ``shape``.
 
@@ -49,20 +58,22 @@ def rle_decode(rle: str, shape: tuple[int, int]) -> np.ndarray:
         MicrosegInputError: odd number of values, non-integers, non-positive starts or lengths, unsorted or
             overlapping runs, or runs past the image's ``H * W`` pixels.
     """
-    height, width = (int(v) for v in shape)
-    if height <= 0 or width <= 0:
-        raise MicrosegInputError(f"run-length mask shape must be positive, got {shape}.")
+    height, width = _checked_shape(shape)
     flat = np.zeros(height * width, bool)
     values = rle.split() if isinstance(rle, str) else []
     if len(values) % 2:
         raise MicrosegInputError(f"run-length encoding has an odd number of values ({len(values)}): {rle[:60]!r}")
     try:
         pairs = np.asarray(values, dtype=np.int64).reshape(-1, 2)
-    except ValueError as error:
-        raise MicrosegInputError(f"run-length encoding holds a value that is not an integer: {rle[:60]!r}") from error
+    except (ValueError, OverflowError) as error:
+        raise MicrosegInputError(
+            f"run-length encoding holds a value that is not an integer (or is beyond 64 bits): {rle[:60]!r}"
+        ) from error
     starts, lengths = pairs[:, 0], pairs[:, 1]
     if len(pairs) and (starts.min() < 1 or lengths.min() < 1):
         raise MicrosegInputError(f"run-length starts and lengths must be positive: {rle[:60]!r}")
+    if len(pairs) and max(starts.max(), lengths.max()) > flat.size:
+        raise MicrosegInputError(f"run-length encoding runs past the image's {flat.size} pixels: {rle[:60]!r}")
     ends = starts + lengths - 1
     if len(pairs) and ends.max() > flat.size:
         raise MicrosegInputError(
@@ -89,7 +100,7 @@ def rles_to_labels(rles: Iterable[str], shape: tuple[int, int]) -> np.ndarray:
     Raises:
         MicrosegInputError: an encoding is invalid (see :func:`rle_decode`) or two objects overlap.
     """
-    labels = np.zeros(tuple(int(v) for v in shape), np.int32)
+    labels = np.zeros(_checked_shape(shape), np.int32)
     index = 0
     for rle in rles:
         if not rle or not rle.strip():

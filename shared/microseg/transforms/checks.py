@@ -71,6 +71,12 @@ class CheckImage(Transform):
     def __call__(self, img):
         name = source_name(img, "image")
         shape = tuple(img.shape)
+        declared = img.meta.get("spatial_shape") if isinstance(img, MetaTensor) else None
+        if declared is not None and len(shape) - 1 == len(declared) + 1 and shape[-1] in (3, 4):
+            raise MicrosegInputError(  # the reader found colour samples, a config took them for a spatial axis
+                f"{name}: expected {' or '.join(map(str, self.num_channels or (1,)))} channel(s), got {shape[-1]} "
+                "(a colour image); convert the image to greyscale (one channel) first."
+            )
         if len(shape) - 1 not in self.spatial_ndims:
             raise MicrosegInputError(
                 f"{name}: expected {' or '.join(map(str, self.spatial_ndims))} spatial dimensions, got an array of "

@@ -11,6 +11,8 @@ from monai.transforms import MapTransform, Transform
 from monai.utils import convert_to_dst_type, convert_to_tensor
 from scipy import ndimage
 
+from microseg.errors import MicrosegInputError
+
 __all__ = [
     "BinarizeLabel",
     "BinarizeLabeld",
@@ -48,7 +50,11 @@ class BinarizeLabeld(MapTransform):
 
 class LabelInstances(Transform):
     """Instance labels from an annotation: a binary mask (one non-zero value) is split into connected components;
-    an image that already holds several object labels (e.g. GlaS ``*_anno.bmp``) is kept as it is.
+    an image that already holds several object labels (e.g. GlaS ``*_anno.bmp``) keeps its objects, renumbered
+    ``1..N`` in the order of their labels (gaps are common: every GlaS annotation has them, so they are not an error).
+
+    Raises:
+        MicrosegInputError: negative or fractional label values (not an instance label image).
 
     Args:
         connectivity: 1 = edge neighbours only (4-connected in 2D), 2 = edges and corners.
@@ -62,12 +68,32 @@ class LabelInstances(Transform):
     def __call__(self, label):
         tensor = convert_to_tensor(label, track_meta=True)
         values = torch.unique(tensor)
+        _check_instance_values(label, values)
         if len(values[values != 0]) > 1:
-            return tensor.to(torch.int32)
+            dense = torch.searchsorted(values.to(torch.float64), tensor.to(torch.float64).contiguous())
+            if values[0] != 0:  # no background: 0 is not among the values, so the first object would get 0
+                dense = dense + 1
+            return convert_to_dst_type(dense, tensor, dtype=torch.int32)[0]
         from microseg.metrics.objects import label_objects
 
         labels = np.stack([label_objects(c, self.connectivity) for c in tensor.detach().cpu().numpy()])
         return convert_to_dst_type(labels, tensor, dtype=torch.int32)[0]
+
+
+def _check_instance_values(label, values: torch.Tensor) -> None:
+    from microseg.transforms.checks import source_name
+
+    if values.numel() and values.min() < 0:
+        raise MicrosegInputError(
+            f"{source_name(label, 'label')}: instance labels must be 0 (background) or positive object numbers, but "
+            f"the label holds negative values (down to {values.min().item()}); save it as unsigned integers "
+            "(e.g. with skimage.segmentation.relabel_sequential)."
+        )
+    if values.is_floating_point() and not torch.equal(values, values.round()):
+        raise MicrosegInputError(
+            f"{source_name(label, 'label')}: instance labels must be whole numbers, but the label holds fractional "
+            "values (was it resized with interpolation?); give the original integer label image."
+        )
 
 
 class LabelInstancesd(MapTransform):

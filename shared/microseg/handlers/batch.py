@@ -1,0 +1,127 @@
+"""Handlers of a batch inference run: the manifest of finished inputs and the report of failed ones
+(see :mod:`microseg.data.batch`)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+
+from ignite.engine import Engine, Events
+
+from microseg.data.batch import MANIFEST_NAME, read_manifest, settings_fingerprint
+from microseg.errors import MicrosegInputError
+from microseg.io.writers import atomic_output
+
+__all__ = ["FailedInputsReport", "InferenceManifest"]
+
+logger = logging.getLogger(__name__)
+
+
+def _items(output) -> list[Mapping]:
+    if isinstance(output, Mapping):
+        return [output] if output else []
+    return [item for item in output or [] if isinstance(item, Mapping)]
+
+
+def _input_name(item: Mapping) -> str | None:
+    meta = getattr(item.get("image"), "meta", None) or {}
+    name = meta.get("filename_or_obj")
+    return str(name) if name else None
+
+
+class InferenceManifest:
+    """Append ``{"input": ..., "outputs": [...]}`` to ``output_dir/.microseg_manifest.jsonl`` after each input's
+    outputs are written (every ``*_path`` entry that :class:`~microseg.transforms.SaveMaskd` adds), flushed to disk.
+
+    The first line holds the fingerprint of ``settings``; a manifest of other settings is started afresh. Read back
+    by :func:`microseg.data.batch.pending_inputs`. At the start of a run, temporary files that a killed run left
+    in ``output_dir`` (``.<name>.*.partial*``) are removed.
+
+    Args:
+        output_dir: the run's output folder.
+        settings: what shapes the outputs (the same mapping given to ``pending_inputs``).
+    """
+
+    def __init__(self, output_dir: str | os.PathLike, settings: Mapping) -> None:
+        self.path = Path(output_dir) / MANIFEST_NAME
+        self.fingerprint = settings_fingerprint(settings)
+        self._checked = False
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.STARTED, self._reset)
+        engine.add_event_handler(Events.ITERATION_COMPLETED, self)
+
+    def _reset(self, engine: Engine) -> None:
+        """Start of a run: remove what a killed run left half-written (the atomic writers' temporary files)."""
+        self._checked = False
+        for stale in self.path.parent.glob(".*.partial*"):
+            logger.info("removing %s, left by an interrupted run", stale)
+            shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
+
+    def _start_manifest(self) -> None:
+        fingerprint, _ = read_manifest(self.path.parent)
+        if fingerprint != self.fingerprint:
+            with atomic_output(self.path) as tmp:
+                tmp.write_text(json.dumps({"settings": self.fingerprint}) + "\n")
+        self._checked = True
+
+    def __call__(self, engine: Engine) -> None:
+        records = []
+        for item in _items(engine.state.output):
+            name = _input_name(item)
+            outputs = [str(v) for k, v in item.items() if str(k).endswith("_path") and isinstance(v, str | Path)]
+            if name and outputs:
+                records.append(json.dumps({"input": name, "outputs": outputs}))
+        if not records:
+            return
+        if not self._checked:
+            self._start_manifest()
+        with open(self.path, "a") as handle:
+            handle.write("\n".join(records) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+class FailedInputsReport:
+    """At the end of a run, if inputs were skipped (``engine.state.failed_inputs``, filled by
+    :func:`microseg.engines.skip_failed_inputs`), write them with their errors to ``output_dir/failed_inputs.txt``
+    and raise one :class:`~microseg.errors.MicrosegInputError` that counts them, so the command exits non-zero after
+    finishing every good input. A run of one input raises that input's own error and writes nothing. A clean run
+    removes an old ``failed_inputs.txt``.
+
+    Args:
+        output_dir: the run's output folder.
+    """
+
+    FILE_NAME = "failed_inputs.txt"
+
+    def __init__(self, output_dir: str | os.PathLike) -> None:
+        self.output_dir = Path(output_dir)
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.STARTED, self._reset)
+        engine.add_event_handler(Events.COMPLETED, self)
+
+    def _reset(self, engine: Engine) -> None:
+        engine.state.failed_inputs = []
+
+    def __call__(self, engine: Engine) -> None:
+        failures = list(getattr(engine.state, "failed_inputs", []))
+        report = self.output_dir / self.FILE_NAME
+        total = engine.state.epoch_length or len(failures)
+        if not failures:
+            report.unlink(missing_ok=True)
+            return
+        if total == 1:  # a run of one input: its own error, and nothing written
+            raise MicrosegInputError(failures[0][1])
+        with atomic_output(report) as tmp:
+            tmp.write_text("".join(f"{name}\t{error}\n" for name, error in failures))
+        shown = ", ".join(name for name, _ in failures[:3]) + (" ..." if len(failures) > 3 else "")
+        raise MicrosegInputError(
+            f"{len(failures)} of {total} inputs failed and were skipped ({shown}); each is listed with its error in "
+            f"{report}. The other {total - len(failures)} were segmented into {self.output_dir}."
+        )
