@@ -76,6 +76,21 @@ def test_tampered_weights_stop_segment_with_one_line(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+def test_listed_hash_type_is_used(tmp_path):
+    import hashlib
+
+    bundle = copy_bundle("tem_nuclei_segmentation", tmp_path)
+    weights = bundle / "models" / "model.pt"
+    torch.save({"w": torch.ones(2)}, weights)
+    entry = {"path": "models/model.pt", "hash_val": hashlib.md5(weights.read_bytes()).hexdigest(), "hash_type": "md5"}
+    (bundle / "large_files.yml").write_text(yaml.safe_dump({"large_files": [entry]}))
+    assert checked_weights(weights) == str(weights.resolve())
+    entry["hash_val"] = "0" * 32
+    (bundle / "large_files.yml").write_text(yaml.safe_dump({"large_files": [entry]}))
+    with pytest.raises(MicrosegInputError, match="MD5 "):
+        checked_weights(weights)
+
+
 def test_weights_not_listed_are_used_as_they_are(tmp_path):
     weights = tmp_path / "my_run" / "model.pt"
     weights.parent.mkdir()

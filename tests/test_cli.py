@@ -54,3 +54,20 @@ def test_check_overrides_kinds():
         check_overrides(files, {"threshold": "high"})
     with pytest.raises(MicrosegInputError, match="no setting 'network_def#nope'"):
         check_overrides(files, {"network_def#nope": 1})
+
+
+def test_true_false_texts_are_flags():
+    from microseg.cli import as_bool
+
+    assert as_bool("false") is False and as_bool("True") is True and as_bool(False) is False and as_bool("1")
+    with pytest.raises(MicrosegInputError, match="give true or false"):
+        as_bool("maybe", "trust_bundle")
+
+
+def test_trust_bundle_false_does_not_trust(tmp_path, capsys):
+    from conftest import copy_bundle
+
+    bundle = copy_bundle("fibsem_mitochondria_segmentation", tmp_path)
+    argv = ["segment", "--bundle", str(bundle), "--input", str(tmp_path), "--output", str(tmp_path / "o")]
+    assert main([*argv, "--trust_bundle", "false"]) == 2
+    assert "configs run Python code" in capsys.readouterr().err

@@ -17,6 +17,7 @@ __all__ = [
     "bundles_home",
     "check_trusted",
     "checked_weights",
+    "file_digest",
     "file_sha256",
     "large_files_entries",
     "load_network",
@@ -102,13 +103,18 @@ def require_weights(path: str | os.PathLike) -> Path:
 
 def file_sha256(path: str | os.PathLike) -> str:
     """SHA-256 hex digest of a file (cached per path, size and modification time)."""
+    return file_digest(path, "sha256")
+
+
+def file_digest(path: str | os.PathLike, hash_type: str = "sha256") -> str:
+    """Hex digest of a file with ``hash_type`` (any ``hashlib`` name; cached per path, size and modification time)."""
     stat = Path(path).stat()
-    return _sha256(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+    return _digest(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns, hash_type.lower())
 
 
 @lru_cache(maxsize=64)
-def _sha256(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
+def _digest(path: str, size: int, mtime_ns: int, hash_type: str) -> str:
+    digest = hashlib.new(hash_type)
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
@@ -130,7 +136,8 @@ def _large_files_entry(path: Path) -> tuple[Path, dict] | None:
 
 def checked_weights(path: str | os.PathLike) -> str:
     """``path`` of a weight file, after checking it exists and, when its bundle's ``large_files.yml`` lists it, that
-    its SHA-256 is the one listed. Bundle configs pass every weight file through this before loading it.
+    its digest is the one listed (``hash_type``, SHA-256 by default; Model Zoo listings may use MD5). Bundle configs
+    pass every weight file through this before loading it.
 
     Weights the bundle does not list (your own training run, ``ckpt_dir`` pointing elsewhere) are used as they are.
 
@@ -143,10 +150,12 @@ def checked_weights(path: str | os.PathLike) -> str:
     if found is not None:
         listing, entry = found
         expected = str(entry.get("hash_val", "")).lower()
-        actual = file_sha256(path)
+        hash_type = str(entry.get("hash_type") or "sha256")
+        actual = file_digest(path, hash_type)
         if actual != expected:
+            shown = hash_type.upper().replace("SHA", "SHA-")
             raise MicrosegInputError(
-                f"{path}: SHA-256 {actual[:16]}... differs from {expected[:16]}... listed in {listing}; the file is "
+                f"{path}: {shown} {actual[:16]}... differs from {expected[:16]}... listed in {listing}; the file is "
                 "damaged, a Git LFS pointer or not the released weights. Fetch the bundle's models/ again (git lfs "
                 "pull, or a fresh download); if you replaced the weights on purpose, run scripts/update_large_files.py "
                 "on the bundle."
@@ -213,12 +222,12 @@ def check_trusted(bundle: str | os.PathLike, trust: bool = False) -> Path:
     """
     root = resolve_bundle(bundle)
     home = bundles_home().resolve()
-    if trust or root.parent == home:
+    if trust is True or root.parent == home:
         return root
     raise MicrosegInputError(
         f"{root}: not one of the installed bundles (in {home}). A bundle's configs run Python code, so microseg runs "
-        "a bundle from another folder only with --trust_bundle (use it for bundles you wrote or reviewed), or put "
-        "the folder into MICROSEG_BUNDLES."
+        "a bundle from another folder only with --trust_bundle (use it for bundles you wrote or reviewed), or set "
+        "MICROSEG_BUNDLES to the folder that holds your bundles (it replaces the installed collection)."
     )
 
 

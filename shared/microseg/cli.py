@@ -24,7 +24,7 @@ from pathlib import Path
 
 from microseg.errors import MicrosegInputError, find_input_error
 
-__all__ = ["Microseg", "check_overrides", "main", "run_bundle"]
+__all__ = ["Microseg", "as_bool", "check_overrides", "main", "run_bundle"]
 
 
 _RUN_OPTIONS = ("run_id", "init_id", "final_id", "tracking")  # monai.bundle.run's own options, not config keys
@@ -41,6 +41,31 @@ def _kind(value) -> str | None:
     if isinstance(value, list | tuple):
         return "a list"
     return "text"
+
+
+def as_bool(value, name: str = "flag") -> bool:
+    """``True``/``False`` from a command-line value: a bool, or the text true/false/yes/no/1/0 in any case (the
+    ``fire`` parser turns ``True`` into a bool but leaves ``true`` as text, which Python would take as true).
+
+    Raises:
+        MicrosegInputError: any other value.
+    """
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "1"):
+        return True
+    if text in ("false", "no", "0"):
+        return False
+    raise MicrosegInputError(f"--{name} {value!r}: give true or false.")
+
+
+def _normalise(overrides: dict) -> dict:
+    """Overrides with the texts true/false turned into bools (see :func:`as_bool`)."""
+    return {
+        key: as_bool(value, key) if isinstance(value, str) and value.strip().lower() in ("true", "false") else value
+        for key, value in overrides.items()
+    }
 
 
 def check_overrides(files: Sequence[str | os.PathLike], overrides: dict) -> None:
@@ -86,8 +111,9 @@ def run_bundle(bundle: str | os.PathLike, configs: Sequence[str], trust_bundle: 
 
     from microseg.bundle import check_trusted
 
-    root = check_trusted(bundle, trust_bundle)
+    root = check_trusted(bundle, as_bool(trust_bundle, "trust_bundle"))
     files = [str(root / "configs" / name) for name in configs]
+    overrides = _normalise(overrides)
     check_overrides(files, overrides)
     run(
         config_file=files if len(files) > 1 else files[0],
@@ -171,7 +197,9 @@ class Microseg:
         from microseg.export import export_bundle
 
         names = formats.split(",") if isinstance(formats, str) else list(formats)
-        return export_bundle(check_trusted(bundle, trust_bundle), names, check)
+        return export_bundle(
+            check_trusted(bundle, as_bool(trust_bundle, "trust_bundle")), names, as_bool(check, "check")
+        )
 
 
 _input_error = find_input_error  # the name the tests and older callers use

@@ -189,3 +189,15 @@ def test_output_settings_name_every_setting(name, configs):
     settings = merged["output_settings"]
     assert plain <= set(settings), f"settings missing from output_settings: {sorted(plain - set(settings))}"
     assert "file_sha256(@weights_file)" in settings["weights"]
+
+
+@pytest.mark.parametrize(
+    ("name", "configs"), _inference_configs(), ids=lambda v: v if isinstance(v, str) else "+".join(v)
+)
+def test_failed_inputs_report_is_the_last_handler(name, configs):
+    """It raises at the end of the run; a handler after it (a submission writer) would never run."""
+    merged: dict = {}
+    for config in configs:
+        merged.update(json.loads((BUNDLES / name / "configs" / config).read_text()))
+    targets = [handler["_target_"] for handler in merged["handlers"]]
+    assert targets[-1] == "microseg.handlers.FailedInputsReport", targets

@@ -28,6 +28,7 @@ __all__ = [
     "FAILED_KEY",
     "MANIFEST_NAME",
     "TolerantDataset",
+    "input_key",
     "pending_inputs",
     "read_manifest",
     "settings_fingerprint",
@@ -59,6 +60,12 @@ class TolerantDataset(Dataset):
             name = item.get("image", index) if isinstance(item, Mapping) else index
             logger.error("skipped: %s", error)
             return {FAILED_KEY: str(name), ERROR_KEY: str(error)}
+
+
+def input_key(name: str | os.PathLike) -> str:
+    """How the manifest names an input: its absolute path with ``~`` expanded (``file.h5:/dataset`` keeps its dataset
+    part), so that ``./a.tif``, ``a.tif`` and ``/data/a.tif`` are one input, from any working directory."""
+    return os.path.abspath(os.path.expanduser(os.fspath(name)))
 
 
 def settings_fingerprint(settings: Mapping) -> str:
@@ -114,7 +121,7 @@ def pending_inputs(
             logger.info("%s: earlier outputs were made with other settings; segmenting every input again", output_dir)
         return items
     finished = {name for name, outputs in done.items() if outputs and all(_exists(o) for o in outputs)}
-    todo = [item for item in items if str(item.get("image")) not in finished]
+    todo = [item for item in items if input_key(item.get("image", "")) not in finished]
     if len(todo) < len(items):
         logger.info(
             "%s: %d of %d inputs were finished by an earlier run with the same settings and are skipped "
@@ -123,4 +130,6 @@ def pending_inputs(
             len(items) - len(todo),
             len(items),
         )
+    if items and not todo:
+        logger.info("%s: nothing left to do", output_dir)
     return todo

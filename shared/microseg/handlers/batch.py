@@ -7,13 +7,15 @@ import json
 import logging
 import os
 import shutil
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
 from ignite.engine import Engine, Events
 
-from microseg.data.batch import MANIFEST_NAME, read_manifest, settings_fingerprint
+from microseg.data.batch import MANIFEST_NAME, input_key, read_manifest, settings_fingerprint
 from microseg.errors import MicrosegInputError
+from microseg.handlers.report_files import item_source
 from microseg.io.writers import atomic_output
 
 __all__ = ["FailedInputsReport", "InferenceManifest"]
@@ -27,24 +29,20 @@ def _items(output) -> list[Mapping]:
     return [item for item in output or [] if isinstance(item, Mapping)]
 
 
-def _input_name(item: Mapping) -> str | None:
-    meta = getattr(item.get("image"), "meta", None) or {}
-    name = meta.get("filename_or_obj")
-    return str(name) if name else None
-
-
 class InferenceManifest:
     """Append ``{"input": ..., "outputs": [...]}`` to ``output_dir/.microseg_manifest.jsonl`` after each input's
     outputs are written (every ``*_path`` entry that :class:`~microseg.transforms.SaveMaskd` adds), flushed to disk.
 
     The first line holds the fingerprint of ``settings``; a manifest of other settings is started afresh. Read back
     by :func:`microseg.data.batch.pending_inputs`. At the start of a run, temporary files that a killed run left
-    in ``output_dir`` (``.<name>.*.partial*``) are removed.
+    in ``output_dir`` (``.<name>.*.partial*``, untouched for 10 minutes) are removed.
 
     Args:
         output_dir: the run's output folder.
         settings: what shapes the outputs (the same mapping given to ``pending_inputs``).
     """
+
+    STALE_SECONDS = 600
 
     def __init__(self, output_dir: str | os.PathLike, settings: Mapping) -> None:
         self.path = Path(output_dir) / MANIFEST_NAME
@@ -56,11 +54,17 @@ class InferenceManifest:
         engine.add_event_handler(Events.ITERATION_COMPLETED, self)
 
     def _reset(self, engine: Engine) -> None:
-        """Start of a run: remove what a killed run left half-written (the atomic writers' temporary files)."""
+        """Start of a run: a manifest of other settings is emptied at once (before any output is rewritten), and
+        temporary files that a killed run left are removed (those untouched for ``STALE_SECONDS``: a file another run
+        is writing right now is younger)."""
         self._checked = False
+        if self.path.is_file():
+            self._start_manifest()
+        cutoff = time.time() - self.STALE_SECONDS
         for stale in self.path.parent.glob(".*.partial*"):
-            logger.info("removing %s, left by an interrupted run", stale)
-            shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
+            if stale.stat().st_mtime < cutoff:
+                logger.info("removing %s, left by an interrupted run", stale)
+                shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
 
     def _start_manifest(self) -> None:
         fingerprint, _ = read_manifest(self.path.parent)
@@ -72,10 +76,10 @@ class InferenceManifest:
     def __call__(self, engine: Engine) -> None:
         records = []
         for item in _items(engine.state.output):
-            name = _input_name(item)
+            name = item_source(item, "")
             outputs = [str(v) for k, v in item.items() if str(k).endswith("_path") and isinstance(v, str | Path)]
             if name and outputs:
-                records.append(json.dumps({"input": name, "outputs": outputs}))
+                records.append(json.dumps({"input": input_key(name), "outputs": outputs}))
         if not records:
             return
         if not self._checked:
@@ -90,8 +94,8 @@ class FailedInputsReport:
     """At the end of a run, if inputs were skipped (``engine.state.failed_inputs``, filled by
     :func:`microseg.engines.skip_failed_inputs`), write them with their errors to ``output_dir/failed_inputs.txt``
     and raise one :class:`~microseg.errors.MicrosegInputError` that counts them, so the command exits non-zero after
-    finishing every good input. A run of one input raises that input's own error and writes nothing. A clean run
-    removes an old ``failed_inputs.txt``.
+    finishing every good input. A run of one input raises that input's own error (and makes no output folder for
+    it). A clean run removes an old ``failed_inputs.txt``.
 
     Args:
         output_dir: the run's output folder.
@@ -116,10 +120,12 @@ class FailedInputsReport:
         if not failures:
             report.unlink(missing_ok=True)
             return
-        if total == 1:  # a run of one input: its own error, and nothing written
+        if total == 1 and not self.output_dir.exists():  # one input: its own error, and no folder made for it
             raise MicrosegInputError(failures[0][1])
         with atomic_output(report) as tmp:
             tmp.write_text("".join(f"{name}\t{error}\n" for name, error in failures))
+        if total == 1:
+            raise MicrosegInputError(failures[0][1])
         shown = ", ".join(name for name, _ in failures[:3]) + (" ..." if len(failures) > 3 else "")
         raise MicrosegInputError(
             f"{len(failures)} of {total} inputs failed and were skipped ({shown}); each is listed with its error in "
