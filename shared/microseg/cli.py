@@ -5,6 +5,7 @@
     microseg evaluate --bundle fibsem_mitochondria_segmentation --dataset_dir data/lucchi --output out/
     microseg train --bundle fibsem_mitochondria_segmentation --dataset_dir data/lucchi
     microseg export --bundle fibsem_mitochondria_segmentation
+    microseg check-bundle bundles/fibsem_mitochondria_segmentation
     microseg data list | microseg data download lucchi --dest data/lucchi
 
 Extra ``--key value`` options are passed to the bundle config as overrides (e.g. ``--tta dihedral``); a key the
@@ -184,6 +185,30 @@ class Microseg:
     def train(self, bundle: str, dataset_dir: str, trust_bundle: bool = False, **overrides) -> None:
         """Train the bundle on ``dataset_dir`` (resumes from ``models/checkpoint_last.pt`` when present)."""
         run_bundle(bundle, ["train.json"], trust_bundle, dataset_dir=str(dataset_dir), **overrides)
+
+    def check_bundle(self, bundle: str, parity: bool = True, trust_bundle: bool = False) -> list[str]:
+        """Check a bundle folder: layout and card, metadata against the schema, required config keys, version and
+        changelog, the digest of every file in ``large_files.yml``, and (``--parity``, default on) that the exported
+        TorchScript/ONNX files agree with ``model.pt``. Prints each problem; exit status 2 if there is any.
+
+        The parity check builds the network from the configs, which runs their code: for a bundle outside the
+        installed collection it needs ``--trust_bundle`` (or ``--parity false``).
+        """
+        from microseg.bundle import check_trusted
+        from microseg.bundle_check import check_bundle
+
+        parity = as_bool(parity, "parity")
+        if parity:
+            check_trusted(bundle, as_bool(trust_bundle, "trust_bundle"))
+        results = check_bundle(bundle, parity=parity)
+        problems = [problem for found in results.values() for problem in found]
+        for name, found in results.items():
+            print(f"{name:14s} {'ok' if not found else f'{len(found)} problem(s)'}")
+            for problem in found:
+                print(f"  - {problem}")
+        if problems:
+            raise MicrosegInputError(f"{bundle}: {len(problems)} problem(s), listed above.")
+        return []
 
     def export(
         self,
