@@ -63,8 +63,8 @@ class TolerantDataset(Dataset):
 
 
 def input_key(name: str | os.PathLike) -> str:
-    """How the manifest names an input: its absolute path with ``~`` expanded (``file.h5:/dataset`` keeps its dataset
-    part), so that ``./a.tif``, ``a.tif`` and ``/data/a.tif`` are one input, from any working directory."""
+    """How the manifest names an input or output: its absolute path with ``~`` expanded (``file.h5:/dataset`` keeps
+    its dataset part), so that ``./a.tif``, ``a.tif`` and ``/data/a.tif`` are one file, from any working directory."""
     return os.path.abspath(os.path.expanduser(os.fspath(name)))
 
 

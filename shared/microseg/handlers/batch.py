@@ -77,7 +77,7 @@ class InferenceManifest:
         records = []
         for item in _items(engine.state.output):
             name = item_source(item, "")
-            outputs = [str(v) for k, v in item.items() if str(k).endswith("_path") and isinstance(v, str | Path)]
+            outputs = [input_key(v) for k, v in item.items() if str(k).endswith("_path") and isinstance(v, str | Path)]
             if name and outputs:
                 records.append(json.dumps({"input": input_key(name), "outputs": outputs}))
         if not records:
