@@ -188,12 +188,14 @@ def check_weights(root: Path) -> list[str]:
 
 
 def check_parity_files(root: Path, tolerance: float = PARITY_TOLERANCE) -> list[str]:
-    """The exported ``models/model.ts`` and ``models/model.onnx`` (those present) agree with ``models/model.pt``."""
+    """The exported ``models/model.ts``, ``model.onnx`` and ``model.pt2`` (those present) agree with ``model.pt``."""
     from microseg.errors import MicrosegInputError
     from microseg.export import check_parity
 
     models = root / "models"
-    if not (models / "model.pt").is_file() or not any((models / f).is_file() for f in ("model.ts", "model.onnx")):
+    if not (models / "model.pt").is_file() or not any(
+        (models / f).is_file() for f in ("model.ts", "model.onnx", "model.pt2")
+    ):
         return []
     try:
         differences = check_parity(root)

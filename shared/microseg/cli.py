@@ -217,7 +217,8 @@ class Microseg:
         check: bool = True,
         trust_bundle: bool = False,
     ) -> dict:
-        """Write ``models/model.ts`` and ``models/model.onnx`` from ``models/model.pt`` and check their parity."""
+        """Write ``models/model.ts`` and ``models/model.onnx`` from ``models/model.pt`` and check their parity;
+        ``--formats torchscript,onnx,pt2`` adds a ``torch.export`` program (``models/model.pt2``)."""
         from microseg.bundle import check_trusted
         from microseg.export import export_bundle
 

@@ -5,10 +5,16 @@ config, as MONAI Model Zoo does). ONNX uses ``torch.onnx.export`` (the dynamo ex
 ``onnxscript``) with dynamic batch, height and width; the network takes any height and width divisible by its total
 stride (16 for the 4-level U-Net), which the tiled inferer's tiles always are. Detectors (torchvision Mask R-CNN)
 are scripted for TorchScript and exported to ONNX with the TorchScript-based exporter, one image per call.
+
+``torch.export`` (``models/model.pt2``, the successor of TorchScript) is written on request (format ``pt2``) for the
+segmentation networks, with dynamic batch, height and width (multiples of the network's total stride, found by
+trying 8, 16 and 32); load it with ``torch.export.load(path).module()``. The detectors are not exported this way
+(torchvision's Mask R-CNN does not go through ``torch.export``): use TorchScript for them.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import os
@@ -19,8 +25,9 @@ import numpy as np
 import torch
 
 from microseg.bundle import load_network, network_input_channels, record_weights, resolve_bundle
+from microseg.io.writers import atomic_output
 
-__all__ = ["check_parity", "export_bundle", "export_onnx", "export_torchscript"]
+__all__ = ["check_parity", "export_bundle", "export_onnx", "export_program", "export_torchscript"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +53,43 @@ def export_torchscript(bundle: str | os.PathLike, filepath: str | os.PathLike | 
 
 
 DETECTION_OUTPUTS = ("boxes", "labels", "scores", "masks")
+STRIDES = (8, 16, 32)  # the spatial divisors tried for torch.export's dynamic height and width
+
+
+def export_program(bundle: str | os.PathLike, filepath: str | os.PathLike | None = None) -> Path:
+    """Write ``models/model.pt2`` (or ``filepath``) with ``torch.export``: dynamic batch, height and width.
+
+    Height and width are dynamic multiples of the smallest of :data:`STRIDES` that the network accepts (its total
+    stride: 16 for the 4-level U-Nets, 8 for the Deep Residual U-Net).
+
+    Raises:
+        ValueError: the bundle's network is a detector, or exports with none of the strides.
+    """
+    from torch.export import Dim, export
+
+    root = resolve_bundle(bundle)
+    if _is_detector(root):
+        raise ValueError(
+            f"{root.name}: torch.export does not take torchvision's Mask R-CNN; export TorchScript instead"
+        )
+    network = load_network(root)
+    argument = next(iter(inspect.signature(network.forward).parameters))
+    example = torch.rand(2, network_input_channels(root), 256, 320)
+    errors = []
+    for stride in STRIDES:
+        batch, height, width = Dim("batch", min=1, max=4096), Dim("h", min=1, max=4096), Dim("w", min=1, max=4096)
+        shapes = {argument: {0: batch, 2: stride * height, 3: stride * width}}
+        try:
+            program = export(network, (example,), dynamic_shapes=shapes)
+        except Exception as error:  # torch reports a stride the network cannot take as a constraint violation
+            errors.append(f"stride {stride}: {type(error).__name__}")
+            continue
+        target = Path(filepath) if filepath is not None else root / "models" / "model.pt2"
+        with atomic_output(target) as tmp:
+            torch.export.save(program, str(tmp))
+        logger.info("%s: torch.export program with height and width multiples of %d", target, stride)
+        return target
+    raise ValueError(f"{root.name}: torch.export failed with every stride ({'; '.join(errors)})")
 
 
 def _export_detector_onnx(network: torch.nn.Module, target: Path, opset: int = 17) -> None:
@@ -166,8 +210,8 @@ def check_parity(
         seed: random seed of the inputs.
 
     Returns:
-        ``{"torchscript": max_abs_diff, "onnx": max_abs_diff}`` over all inputs (a format whose file is missing is
-        left out).
+        ``{"torchscript": max_abs_diff, "onnx": max_abs_diff, "pt2": max_abs_diff}`` over all inputs (a format whose
+        file is missing is left out).
     """
     root = resolve_bundle(bundle)
     network = load_network(root)
@@ -194,6 +238,13 @@ def check_parity(
             float(np.abs(session.run(None, {"image": x.numpy()})[0] - e).max())
             for x, e in zip(inputs, expected, strict=True)
         )
+    program_path = root / "models" / "model.pt2"
+    if program_path.is_file():
+        program = torch.export.load(str(program_path)).module()
+        with torch.no_grad():
+            result["pt2"] = max(
+                float(np.abs(program(x).numpy() - e).max()) for x, e in zip(inputs, expected, strict=True)
+            )
     return result
 
 
@@ -201,14 +252,16 @@ def export_bundle(
     bundle: str | os.PathLike, formats: Sequence[str] = ("torchscript", "onnx"), check: bool = True
 ) -> dict:
     """Export to every format of ``formats`` and, with ``check``, report the parity with eager PyTorch."""
-    unknown = set(formats) - {"torchscript", "onnx"}
+    unknown = set(formats) - {"torchscript", "onnx", "pt2"}
     if unknown:
-        raise ValueError(f"unknown export formats {sorted(unknown)}; use 'torchscript' and/or 'onnx'")
+        raise ValueError(f"unknown export formats {sorted(unknown)}; use 'torchscript', 'onnx' and/or 'pt2'")
     written = {}
     if "torchscript" in formats:
         written["torchscript"] = str(export_torchscript(bundle))
     if "onnx" in formats:
         written["onnx"] = str(export_onnx(bundle))
+    if "pt2" in formats:
+        written["pt2"] = str(export_program(bundle))
     for path in written.values():
         record_weights(path)
     report: dict = {"files": written}

@@ -173,12 +173,12 @@ def test_25d_variant_by_override(tmp_path):
     assert tifffile.imread(tmp_path / "out" / "training_seg.tif").shape == image.shape
 
 
-def test_export_torchscript_and_onnx_parity(trained):
+def test_export_torchscript_onnx_and_torch_export_parity(trained):
     from microseg.export import export_bundle
 
-    report = export_bundle(trained["bundle"])
-    assert report["max_abs_diff"]["torchscript"] < 1e-4
-    assert report["max_abs_diff"]["onnx"] < 1e-4
+    report = export_bundle(trained["bundle"], ["torchscript", "onnx", "pt2"])
+    assert set(report["max_abs_diff"]) == {"torchscript", "onnx", "pt2"}
+    assert max(report["max_abs_diff"].values()) < 1e-4
 
 
 def _bad_inputs(tmp):

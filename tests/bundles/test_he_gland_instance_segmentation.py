@@ -77,3 +77,10 @@ def test_inference_returns_instances_at_the_input_size(trained, tmp_path):
 def test_export_torchscript_and_onnx(trained):
     report = Microseg().export(bundle=str(trained["bundle"]), trust_bundle=True)
     assert report["max_abs_diff"]["torchscript"] < 1e-4 and report["max_abs_diff"]["onnx"] < 1e-3
+
+
+def test_torch_export_refuses_the_detector_clearly():
+    from microseg.export import export_program
+
+    with pytest.raises(ValueError, match="export TorchScript instead"):
+        export_program("he_gland_instance_segmentation")

@@ -134,8 +134,12 @@ def test_non_binary_mask_is_refused(trained, tmp_path):
     assert isinstance(found, MicrosegInputError) and "must be binary" in str(found)
 
 
-def test_export_torchscript_and_onnx_parity(trained):
+def test_export_torchscript_onnx_and_torch_export_parity(trained):
+    import torch
+
     from microseg.export import export_bundle
 
-    report = export_bundle(trained["bundle"])
-    assert report["max_abs_diff"]["torchscript"] < 1e-4 and report["max_abs_diff"]["onnx"] < 1e-4
+    report = export_bundle(trained["bundle"], ["torchscript", "onnx", "pt2"])
+    assert max(report["max_abs_diff"].values()) < 1e-4 and set(report["max_abs_diff"]) == {"torchscript", "onnx", "pt2"}
+    program = torch.export.load(str(trained["bundle"] / "models" / "model.pt2")).module()
+    assert program(torch.rand(3, 1, 40, 72)).shape == (3, 1, 40, 72)  # dynamic batch, height and width (x8)
