@@ -86,8 +86,8 @@ def network_input_channels(bundle: str | os.PathLike) -> int:
 
 
 def require_weights(path: str | os.PathLike) -> Path:
-    """``path`` when it is a file; otherwise an error saying how to get weights (a bundle's configs call this in
-    ``initialize`` before loading ``model.pt``, so that a bundle that ships no weights says so at once).
+    """``path`` when it is a file; otherwise an error saying how to get weights (:func:`checked_weights` starts with
+    it, so that a bundle that ships no weights says so before anything runs).
 
     Raises:
         MicrosegInputError: no file at ``path``.
@@ -121,8 +121,9 @@ def _digest(path: str, size: int, mtime_ns: int, hash_type: str) -> str:
     return digest.hexdigest()
 
 
-def _large_files_entry(path: Path) -> tuple[Path, dict] | None:
-    """The ``large_files.yml`` entry of ``path`` in the bundle that holds it (nearest parent with the file)."""
+def _listing(path: Path) -> tuple[Path, list[dict], dict] | None:
+    """``(large_files.yml, its entries, the entry of path)`` in the bundle that holds ``path`` (the nearest parent
+    with a listing), or ``None`` when no listing names it."""
     import yaml
 
     for root in path.parents:
@@ -130,7 +131,8 @@ def _large_files_entry(path: Path) -> tuple[Path, dict] | None:
         if listing.is_file():
             entries = (yaml.safe_load(listing.read_text()) or {}).get("large_files") or []
             relative = path.relative_to(root).as_posix()
-            return next(((listing, e) for e in entries if e.get("path") == relative), None)
+            entry = next((e for e in entries if e.get("path") == relative), None)
+            return None if entry is None else (listing, entries, entry)
     return None
 
 
@@ -146,9 +148,9 @@ def checked_weights(path: str | os.PathLike) -> str:
             unfinished Git LFS checkout or a replaced file).
     """
     path = require_weights(path).resolve()
-    found = _large_files_entry(path)
+    found = _listing(path)
     if found is not None:
-        listing, entry = found
+        listing, _, entry = found
         expected = str(entry.get("hash_val", "")).lower()
         hash_type = str(entry.get("hash_type") or "sha256")
         actual = file_digest(path, hash_type)
@@ -196,17 +198,12 @@ def write_large_files(bundle: str | os.PathLike, entries: list[dict]) -> Path:
 def record_weights(path: str | os.PathLike) -> bool:
     """After this project wrote the weight file ``path`` (training, export), put its new SHA-256 and size into its
     bundle's ``large_files.yml`` if that lists it, so :func:`checked_weights` accepts it. Returns whether it did."""
-    import yaml
-
     path = Path(path).resolve()
-    found = _large_files_entry(path)
+    found = _listing(path)
     if found is None:
         return False
-    listing, entry = found
-    entries = (yaml.safe_load(listing.read_text()) or {}).get("large_files") or []
-    for item in entries:
-        if item.get("path") == entry["path"]:
-            item.update(hash_val=file_sha256(path), hash_type="sha256", size=path.stat().st_size)
+    listing, entries, entry = found
+    entry.update(hash_val=file_sha256(path), hash_type="sha256", size=path.stat().st_size)
     write_large_files(listing.parent, entries)
     return True
 

@@ -112,6 +112,14 @@ NOT_OUTPUT_SETTINGS = {
 }
 
 
+def _merged(name: str, configs: list[str]) -> dict:
+    """The bundle's config files merged key by key, later ones winning (as ``monai.bundle run`` merges them)."""
+    merged: dict = {}
+    for config in configs:
+        merged.update(json.loads((BUNDLES / name / "configs" / config).read_text()))
+    return merged
+
+
 def _inference_configs() -> list[tuple[str, list[str]]]:
     cases = []
     for name in ALL:
@@ -127,9 +135,7 @@ def _inference_configs() -> list[tuple[str, list[str]]]:
 def test_output_settings_name_every_setting(name, configs):
     """A restart skips inputs only when the settings that shape the outputs are unchanged: every plain top-level
     setting of an inference config must be part of ``output_settings`` (and the weights' digest too)."""
-    merged: dict = {}
-    for config in configs:
-        merged.update(json.loads((BUNDLES / name / "configs" / config).read_text()))
+    merged = _merged(name, configs)
     plain = {
         key
         for key, value in merged.items()
@@ -148,8 +154,6 @@ def test_output_settings_name_every_setting(name, configs):
 )
 def test_failed_inputs_report_is_the_last_handler(name, configs):
     """It raises at the end of the run; a handler after it (a submission writer) would never run."""
-    merged: dict = {}
-    for config in configs:
-        merged.update(json.loads((BUNDLES / name / "configs" / config).read_text()))
+    merged = _merged(name, configs)
     targets = [handler["_target_"] for handler in merged["handlers"]]
     assert targets[-1] == "microseg.handlers.FailedInputsReport", targets

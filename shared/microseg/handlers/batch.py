@@ -120,10 +120,9 @@ class FailedInputsReport:
         if not failures:
             report.unlink(missing_ok=True)
             return
-        if total == 1 and not self.output_dir.exists():  # one input: its own error, and no folder made for it
-            raise MicrosegInputError(failures[0][1])
-        with atomic_output(report) as tmp:
-            tmp.write_text("".join(f"{name}\t{error}\n" for name, error in failures))
+        if total > 1 or self.output_dir.exists():  # no folder is made for a run of one failed input
+            with atomic_output(report) as tmp:
+                tmp.write_text("".join(f"{name}\t{error}\n" for name, error in failures))
         if total == 1:
             raise MicrosegInputError(failures[0][1])
         shown = ", ".join(name for name, _ in failures[:3]) + (" ..." if len(failures) > 3 else "")

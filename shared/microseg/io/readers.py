@@ -81,7 +81,12 @@ def memory_limit_bytes() -> int:
     """The largest array a reader loads: ``$MICROSEG_MAX_IMAGE_BYTES`` if set, else this machine's physical memory."""
     env = os.environ.get("MICROSEG_MAX_IMAGE_BYTES")
     if env:
-        return int(float(env))
+        try:
+            return int(float(env))
+        except ValueError as error:
+            raise MicrosegInputError(
+                f"MICROSEG_MAX_IMAGE_BYTES={env!r}: give a number of bytes, e.g. 8e9 for 8 GB."
+            ) from error
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):  # not POSIX: no limit we can know

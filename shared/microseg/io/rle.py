@@ -44,6 +44,8 @@ def rle_encode(mask: np.ndarray) -> str:
 
 
 def _checked_shape(shape: Sequence[int]) -> tuple[int, int]:
+    if len(shape) != 2:
+        raise MicrosegInputError(f"run-length masks are 2D: give (height, width), got {tuple(shape)}.")
     height, width = (int(v) for v in shape)
     if height <= 0 or width <= 0:
         raise MicrosegInputError(f"run-length mask shape must be positive, got {tuple(shape)}.")

@@ -12,6 +12,7 @@ from monai.utils import convert_to_dst_type, convert_to_tensor
 from scipy import ndimage
 
 from microseg.errors import MicrosegInputError
+from microseg.transforms.checks import source_name
 
 __all__ = [
     "BinarizeLabel",
@@ -81,8 +82,6 @@ class LabelInstances(Transform):
 
 
 def _check_instance_values(label, values: torch.Tensor) -> None:
-    from microseg.transforms.checks import source_name
-
     if values.numel() and values.min() < 0:
         raise MicrosegInputError(
             f"{source_name(label, 'label')}: instance labels must be 0 (background) or positive object numbers, but "
