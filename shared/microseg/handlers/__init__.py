@@ -7,6 +7,7 @@ from microseg.handlers.checkpoint import RecordWeights, TrainingCheckpoint
 from microseg.handlers.glas_report import GlasReport, glas_report
 from microseg.handlers.instance_report import InstanceReport, SubmissionWriter
 from microseg.handlers.report import SegmentationReport, segmentation_report
+from microseg.handlers.throughput import ThroughputMonitor
 
 __all__ = [
     "FailedInputsReport",
@@ -16,6 +17,7 @@ __all__ = [
     "RecordWeights",
     "SegmentationReport",
     "SubmissionWriter",
+    "ThroughputMonitor",
     "TrainingCheckpoint",
     "glas_report",
     "segmentation_report",

@@ -90,14 +90,17 @@ class TrainingCheckpoint:
         The torch state is in the checkpoint, the transforms' own NumPy states are not: with this, epoch ``k`` of a
         resumed run draws the same augmentations as epoch ``k`` of an uninterrupted one. Data loader workers need
         nothing more: PyTorch seeds new workers from the torch state (so the bundles do not keep workers alive
-        across epochs, which would carry their random state past a resume).
+        across epochs, which would carry their random state past a resume). Augmentation done on the device by
+        :class:`~microseg.engines.AugmentOnDevice` is reseeded too.
         """
-        loader = getattr(engine, "data_loader", None)
-        if loader is None or getattr(loader, "num_workers", 0) > 0:
-            return
         from monai.data.utils import set_rnd
 
-        set_rnd(loader.dataset, int(torch.randint(0, 2**31 - 1, ()).item()))
+        loader = getattr(engine, "data_loader", None)
+        if loader is not None and getattr(loader, "num_workers", 0) == 0:
+            set_rnd(loader.dataset, int(torch.randint(0, 2**31 - 1, ()).item()))
+        on_device = getattr(getattr(engine, "prepare_batch", None), "transform", None)  # AugmentOnDevice
+        if on_device is not None:
+            set_rnd(on_device, int(torch.randint(0, 2**31 - 1, ()).item()))
 
     def save(self, engine: Engine) -> None:
         if _rank():

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The GPU figures of docs/PERFORMANCE.md on one CUDA device, in one go (about 6 minutes on an H200):
+# roofline of every bundle's network, inference against plain MONAI (FIB-SEM U-Net and the seed-size GlaS U-Net),
+# and training throughput with the share of time the GPU waits for data.
+#
+#   bash scripts/bench_gpu.sh OUT_DIR LUCCHI_DIR
+#
+# LUCCHI_DIR holds training.tif and training_groundtruth.tif (the full Lucchi volume, or a crop of at least 40
+# slices: slices 0-31 train, 32-39 validate). Every step's output goes to OUT_DIR/bench_gpu.log, the figure to
+# OUT_DIR/roofline_gpu.png. STEPS="roofline_seed_tuned train_fibsem_on_device" runs only the steps named.
+set -uo pipefail
+out=${1:?OUT_DIR}
+data=${2:?LUCCHI_DIR}
+mkdir -p "$out"
+steps=" ${STEPS:-all} "  # STEPS="name ..." runs only those steps
+run() {  # name, command...: tee the output; a failing step is reported and the next one runs
+    local name=$1; shift
+    [[ $steps == " all " || $steps == *" $name "* ]] || return 0
+    echo "=== $name: $*" | tee -a "$out/bench_gpu.log"
+    "$@" 2>&1 | grep -v -E "Warning|warn\(" | tee -a "$out/bench_gpu.log" || echo "=== $name FAILED"
+}
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv | tee "$out/bench_gpu.log"
+python3 -c "import torch, monai; print('torch', torch.__version__, 'CUDA', torch.version.cuda, 'cuDNN',
+torch.backends.cudnn.version(), 'MONAI', monai.__version__)" | tee -a "$out/bench_gpu.log"
+
+run roofline_eager python3 scripts/roofline.py --device cuda --precision bfloat16 --channels_last --batch 32 \
+    --matmul_size 8192 --copy_mib 4096 --repeats 20 --plot "$out/roofline_gpu.png"
+run roofline_seed_compile python3 scripts/roofline.py --device cuda --precision bfloat16 --channels_last \
+    --backend compile --bundles he_gland_segmentation --tile 512,512 --batch 32 --matmul_size 8192 \
+    --copy_mib 4096 --repeats 20
+run roofline_seed_tuned python3 scripts/roofline.py --device cuda --precision bfloat16 --channels_last \
+    --backend compile --bundles he_gland_segmentation --tile 512,512 --batch 64 --cudnn benchmark \
+    --matmul_size 8192 --copy_mib 4096 --repeats 20
+run infer_fibsem_deterministic python3 scripts/bench_inference.py --bundle fibsem_mitochondria_segmentation \
+    --device cuda --shape 165,768,1024 --sw_batch_size 32 --slice_batch 8 --chunk 33 --cudnn deterministic \
+    --variants monai,eager+bf16+cl,compile+bf16+cl
+run infer_fibsem python3 scripts/bench_inference.py --bundle fibsem_mitochondria_segmentation --device cuda \
+    --shape 165,768,1024 --sw_batch_size 32 --slice_batch 8 --chunk 33 \
+    --variants monai,eager,eager+bf16+cl,compile+bf16+cl,torchscript+bf16
+run infer_seed python3 scripts/bench_inference.py --bundle he_gland_segmentation --device cuda --random_weights \
+    --shape 32,1024,1024 --roi_size 512,512 --overlap 0.25 --sw_batch_size 16 --slice_batch 4 --chunk 8 \
+    --variants monai,eager+bf16+cl,compile+bf16+cl
+run train_fibsem python3 scripts/bench_train.py --bundle fibsem_mitochondria_segmentation --dataset_dir "$data" \
+    --device cuda --iterations 60 --num_workers "${WORKERS:-12}" --override 'train_slices=[0,32]' \
+    --override 'val_slices=[32,40]' --variants monai,bundle
+run train_fibsem_on_device python3 scripts/bench_train.py --bundle fibsem_mitochondria_segmentation \
+    --dataset_dir "$data" --device cuda --iterations 60 --num_workers "${WORKERS:-12}" \
+    --override 'train_slices=[0,32]' --override 'val_slices=[32,40]' --override augment_on_device=true \
+    --variants bundle

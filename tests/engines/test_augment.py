@@ -1,0 +1,76 @@
+"""AugmentOnDevice: the batch is moved to the device and augmented there, sample by sample; the bundles switch it
+on with ``--augment_on_device true``."""
+
+from __future__ import annotations
+
+import tifffile
+import torch
+from monai.data import MetaTensor
+from monai.transforms import Compose, RandFlipd
+
+from conftest import copy_bundle, run_config, synthetic_stack
+from microseg.engines import AugmentOnDevice
+from microseg.handlers import TrainingCheckpoint
+
+
+def _batch() -> dict:
+    image = torch.arange(2 * 16, dtype=torch.float32).reshape(2, 1, 4, 4)
+    return {"image": MetaTensor(image), "label": MetaTensor((image > 10).float()), "other": ["a", "b"]}
+
+
+def test_without_a_transform_it_is_the_default_preparation():
+    batch = _batch()
+    image, label = AugmentOnDevice()(batch, torch.device("cpu"))
+    assert type(image) is torch.Tensor and torch.equal(image, batch["image"].as_tensor())
+    assert torch.equal(label, batch["label"].as_tensor())
+
+
+def test_each_sample_is_augmented_with_its_label():
+    flip = Compose([RandFlipd(["image", "label"], prob=0.5, spatial_axis=1)])
+    flip.set_random_state(0)
+    prepare = AugmentOnDevice(flip)
+    batch = _batch()
+    flipped = set()
+    for _ in range(8):
+        image, label = prepare(batch, torch.device("cpu"))
+        assert image.shape == (2, 1, 4, 4) and label.shape == (2, 1, 4, 4)
+        for i in range(2):
+            same = torch.equal(image[i], batch["image"][i].as_tensor())
+            assert same or torch.equal(image[i], batch["image"][i].as_tensor().flip(-1))
+            assert torch.equal(label[i], (image[i] > 10).float())  # label follows its image
+            flipped.add(same)
+    assert flipped == {True, False}
+
+
+def test_the_checkpoint_handler_reseeds_device_augmentation():
+    flip = Compose([RandFlipd(["image", "label"], prob=0.5, spatial_axis=1)])
+    engine = type("Engine", (), {"prepare_batch": AugmentOnDevice(flip), "data_loader": None})()
+    draws = []
+    for _ in range(2):
+        torch.manual_seed(7)
+        TrainingCheckpoint.reseed_transforms(engine)
+        draws.append([flip.transforms[0].R.rand() for _ in range(3)])
+    assert draws[0] == draws[1]
+
+
+def test_fibsem_trains_with_augmentation_on_the_device(tmp_path):
+    bundle = copy_bundle("fibsem_mitochondria_segmentation", tmp_path)
+    image, mask = synthetic_stack()
+    data = tmp_path / "data"
+    data.mkdir()
+    tifffile.imwrite(data / "training.tif", image)
+    tifffile.imwrite(data / "training_groundtruth.tif", mask)
+    run_config(
+        bundle,
+        ["train.json"],
+        dataset_dir=str(data),
+        max_epochs=1,
+        train_slices=[0, 6],
+        val_slices=[9, 12],
+        roi_size=[32, 32],
+        num_workers=0,
+        val_interval=1,
+        augment_on_device=True,
+        tensorboard=False,
+    )
+    assert (bundle / "models" / "model.pt").is_file()
