@@ -3,14 +3,16 @@
 # roofline of every bundle's network, inference against plain MONAI (FIB-SEM U-Net and the seed-size GlaS U-Net),
 # and training throughput with the share of time the GPU waits for data.
 #
-#   bash scripts/bench_gpu.sh OUT_DIR LUCCHI_DIR
+#   bash scripts/bench_gpu.sh OUT_DIR LUCCHI_DIR [GLAS_DIR]
 #
 # LUCCHI_DIR holds training.tif and training_groundtruth.tif (the full Lucchi volume, or a crop of at least 40
-# slices: slices 0-31 train, 32-39 validate). Every step's output goes to OUT_DIR/bench_gpu.log, the figure to
+# slices: slices 0-31 train, 32-39 validate); GLAS_DIR, if given, holds GlaS training images (train_N.png with
+# train_N_anno.png; 30 of them are enough) for the seed-size U-Net's training throughput. Every step's output goes to OUT_DIR/bench_gpu.log, the figure to
 # OUT_DIR/roofline_gpu.png. STEPS="roofline_seed_tuned train_fibsem_on_device" runs only the steps named.
 set -uo pipefail
 out=${1:?OUT_DIR}
 data=${2:?LUCCHI_DIR}
+glas=${3:-}
 mkdir -p "$out"
 steps=" ${STEPS:-all} "  # STEPS="name ..." runs only those steps
 run() {  # name, command...: tee the output; a failing step is reported and the next one runs
@@ -47,3 +49,9 @@ run train_fibsem_on_device python3 scripts/bench_train.py --bundle fibsem_mitoch
     --dataset_dir "$data" --device cuda --iterations 60 --num_workers "${WORKERS:-12}" \
     --override 'train_slices=[0,32]' --override 'val_slices=[32,40]' --override augment_on_device=true \
     --variants bundle
+if [[ -n $glas ]]; then
+    for size in 512 256; do
+        run train_seed python3 scripts/bench_train.py --bundle he_gland_segmentation --dataset_dir "$glas" \
+            --device cuda --iterations 30 --num_workers "${WORKERS:-12}" --override image_size=$size
+    done
+fi
