@@ -99,7 +99,7 @@ def test_split_touching_objects():
 
 
 def test_median_sharpen_equals_scipy_median_filter_and_convolve():
-    """The torch implementation computes SciPy's ``median_filter(size=3)`` then ``convolve``, both ``mode="reflect"``."""
+    """The torch implementation computes SciPy's ``median_filter(size=3)``, then ``convolve`` (``mode="reflect"``)."""
     from scipy import ndimage
 
     image = torch.from_numpy(np.random.default_rng(0).random((3, 37, 53)).astype(np.float32))
@@ -109,7 +109,9 @@ def test_median_sharpen_equals_scipy_median_filter_and_convolve():
     kernel[1, 1] = 8.0 + sharpen.lightness
     kernel = sharpen.alpha * kernel
     kernel[1, 1] += 1.0 - sharpen.alpha
-    expected = [ndimage.convolve(ndimage.median_filter(c, size=3, mode="reflect"), kernel, mode="reflect") for c in image]
+    expected = [
+        ndimage.convolve(ndimage.median_filter(c, size=3, mode="reflect"), kernel, mode="reflect") for c in image
+    ]
     np.testing.assert_allclose(out.numpy(), np.stack(expected), atol=1e-5)
 
 
@@ -122,7 +124,9 @@ def test_elastic_warp_equals_scipy_map_coordinates():
     label = torch.from_numpy((rng.random((1, 41, 59)) > 0.5).astype(np.float32))
     deform = RandElasticDisplacement(alpha_range=(8, 8), prob=1.0).set_random_state(3)
     warped = deform(image)
-    coords = [g + f for g, f in zip(np.meshgrid(np.arange(41.0), np.arange(59.0), indexing="ij"), deform.field)]
+    coords = [
+        g + f for g, f in zip(np.meshgrid(np.arange(41.0), np.arange(59.0), indexing="ij"), deform.field, strict=True)
+    ]
     expected = [ndimage.map_coordinates(c, coords, order=1, mode="reflect") for c in image.numpy()]
     np.testing.assert_allclose(warped.numpy(), np.stack(expected), atol=1e-4)
     nearest = ndimage.map_coordinates(label.numpy()[0], coords, order=0, mode="reflect")
