@@ -173,8 +173,10 @@ def test_unknown_bundle_lists_the_installed_ones(tmp_path, capsys):
         (["--threshold", "high"], ["--threshold 'high'", "takes a number"]),
         (["--roi_size", "128"], ["--roi_size 128", "takes a list"]),
         (["--save_probabilities", "7"], ["--save_probabilities 7", "takes true/false"]),
+        (["--precision", "half"], ["precision must be one of", "bfloat16"]),
+        (["--backend", "tensorrt"], ["backend must be one of", "onnx"]),
     ],
-    ids=["unknown key", "text for a number", "number for a list", "number for a flag"],
+    ids=["unknown key", "text for a number", "number for a list", "number for a flag", "precision", "backend"],
 )
 def test_inconsistent_override_is_refused_before_running(override, words, tmp_path, capsys):
     path = _tif(tmp_path / "ok.tif", _grey())

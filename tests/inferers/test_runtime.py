@@ -11,6 +11,7 @@ from monai.networks.nets import UNet
 
 from conftest import BUNDLES, copy_bundle, run_config, synthetic_stack
 from microseg.bundle import load_network
+from microseg.errors import MicrosegInputError
 from microseg.inferers import BackendMismatchError, RuntimeInferer, SliceTiledInferer
 from microseg.inferers.runtime import _FixedBatch, resolve_precision
 
@@ -65,7 +66,7 @@ def test_a_file_exported_from_other_weights_is_refused(tmp_path, fibsem_network)
 
 def test_a_missing_file_names_the_export_command(tmp_path, fibsem_network):
     runtime = RuntimeInferer(_tiled(), "onnx", model_dir=tmp_path)
-    with pytest.raises(FileNotFoundError, match="model.onnx.*microseg export .* --formats onnx"):
+    with pytest.raises(MicrosegInputError, match="model.onnx.*microseg export .* --formats onnx"):
         runtime(torch.rand(1, 1, 64, 64), fibsem_network)
 
 

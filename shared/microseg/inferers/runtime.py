@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from monai.inferers import Inferer
 
-from microseg.errors import MicrosegError
+from microseg.errors import MicrosegError, MicrosegInputError
 
 __all__ = [
     "BACKENDS",
@@ -41,17 +41,17 @@ def resolve_precision(precision: str, device_type: str, backend: str = "eager") 
     """The precision ``"auto"`` stands for: bfloat16 autocast on CUDA GPUs that support it (float16 on older
     ones), float32 on CPUs and for the ONNX back end (``model.onnx`` holds float32 weights)."""
     if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        raise MicrosegInputError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if backend == "onnx":
         if precision not in ("auto", "float32"):
-            raise ValueError(
+            raise MicrosegInputError(
                 f"precision {precision!r} is not available with backend 'onnx' (models/model.onnx runs in float32); "
                 "use --precision float32, or a PyTorch back end (eager, compile, torchscript) for mixed precision"
             )
         return "float32"
     if precision != "auto":
         if precision == "float16" and device_type != "cuda":
-            raise ValueError("precision 'float16' needs a CUDA device; on CPUs use 'bfloat16' or 'float32'")
+            raise MicrosegInputError("precision 'float16' needs a CUDA device; on CPUs use 'bfloat16' or 'float32'")
         return precision
     if device_type == "cuda":
         return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
@@ -150,7 +150,7 @@ class _OnnxPredictor:
             providers = [p for p in providers if p in available] + ["CPUExecutionProvider"]
         missing = [p for p in providers if p not in available]
         if missing:
-            raise ValueError(
+            raise MicrosegInputError(
                 f"ONNX Runtime here has no {', '.join(missing)} (available: {', '.join(available)}); install "
                 "onnxruntime-gpu for the CUDA and TensorRT providers, or leave onnx_providers null"
             )
@@ -170,10 +170,10 @@ def _backend_file(model_dir: str | os.PathLike | None, backend: str) -> str:
     from microseg.bundle import checked_weights
 
     if model_dir is None:
-        raise ValueError(f"backend {backend!r} reads {BACKEND_FILES[backend]} from model_dir; set model_dir")
+        raise MicrosegInputError(f"backend {backend!r} reads {BACKEND_FILES[backend]} from model_dir; set model_dir")
     path = Path(model_dir) / BACKEND_FILES[backend]
     if not path.is_file():
-        raise FileNotFoundError(
+        raise MicrosegInputError(
             f"{path}: not found; backend {backend!r} needs it. Write it with `microseg export <bundle> "
             f"--formats {'torchscript' if backend == 'torchscript' else 'onnx'}`, or use --backend eager"
         )
@@ -205,7 +205,7 @@ def build_predictor(
         compile_mode: ``mode`` of ``torch.compile`` (``None``, ``"max-autotune"``, ``"reduce-overhead"``).
     """
     if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        raise MicrosegInputError(f"backend must be one of {BACKENDS}, got {backend!r}")
     device = torch.device(device)
     if backend == "onnx":
         if channels_last:
@@ -271,7 +271,7 @@ class RuntimeInferer(Inferer):
     ) -> None:
         super().__init__()
         if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+            raise MicrosegInputError(f"backend must be one of {BACKENDS}, got {backend!r}")
         resolve_precision(precision, "cpu" if precision != "float16" else "cuda", backend)  # validate early
         self.inferer, self.backend, self.precision = inferer, backend, precision
         self.channels_last, self.model_dir, self.onnx_providers = bool(channels_last), model_dir, onnx_providers
@@ -286,7 +286,9 @@ class RuntimeInferer(Inferer):
         if self._network is not network or self._version != _weights_version(network):
             plain = self.backend == "eager" and not self.channels_last
             if self.backend in ("compile", "onnx") and not isinstance(network, torch.nn.Module):
-                raise ValueError(f"backend {self.backend!r} needs a torch.nn.Module, got {type(network).__name__}")
+                raise MicrosegInputError(
+                    f"backend {self.backend!r} needs a torch.nn.Module, got {type(network).__name__}"
+                )
             self._predictor = (
                 network
                 if plain
