@@ -3,6 +3,8 @@ tolerance), files exported from other weights are refused, and wrong settings ar
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import tifffile
@@ -147,7 +149,7 @@ def test_folding_batch_norms_keeps_the_function(name):
     x = torch.rand(1, network_channels(network), 64, 64)
     with torch.no_grad():
         reference = network(x)
-        folded = copy_of(network)
+        folded = copy.deepcopy(network)
         count = fold_batch_norms(folded)
         out = folded(x)
     norms = sum(isinstance(m, torch.nn.BatchNorm2d) for m in network.modules())
@@ -170,9 +172,3 @@ def test_new_weights_rebuild_the_backend(fibsem_network):
 
 def network_channels(network: torch.nn.Module) -> int:
     return next(m for m in network.modules() if isinstance(m, torch.nn.Conv2d)).in_channels
-
-
-def copy_of(network: torch.nn.Module) -> torch.nn.Module:
-    import copy
-
-    return copy.deepcopy(network)

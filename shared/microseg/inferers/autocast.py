@@ -7,7 +7,19 @@ from typing import Any
 import torch
 from monai.inferers import Inferer
 
-__all__ = ["AutocastInferer"]
+__all__ = ["AutocastInferer", "autocast_call"]
+
+
+def autocast_call(
+    inferer: Any, inputs: Any, network: Any, device_type: str, dtype: torch.dtype | None, *args: Any, **kwargs: Any
+) -> Any:
+    """``inferer(inputs, network, ...)`` under ``torch.autocast(device_type, dtype)`` (``dtype=None``: float32, no
+    autocast), floating-point tensor outputs returned in float32."""
+    with torch.autocast(device_type=device_type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+        outputs = inferer(inputs, network, *args, **kwargs)
+    if isinstance(outputs, torch.Tensor) and outputs.is_floating_point():
+        return outputs.float()
+    return outputs
 
 
 class AutocastInferer(Inferer):
@@ -33,8 +45,5 @@ class AutocastInferer(Inferer):
         self.enabled = bool(enabled)
 
     def __call__(self, inputs: torch.Tensor, network: Any, *args: Any, **kwargs: Any) -> Any:
-        with torch.autocast(device_type=self.device_type, dtype=self.dtype, enabled=self.enabled):
-            outputs = self.inferer(inputs, network, *args, **kwargs)
-        if isinstance(outputs, torch.Tensor) and outputs.is_floating_point():
-            return outputs.float()
-        return outputs
+        dtype = self.dtype if self.enabled else None
+        return autocast_call(self.inferer, inputs, network, self.device_type, dtype, *args, **kwargs)

@@ -14,6 +14,7 @@ import torch
 from monai.inferers import Inferer
 
 from microseg.errors import MicrosegError, MicrosegInputError
+from microseg.inferers.autocast import autocast_call
 
 __all__ = [
     "BACKENDS",
@@ -35,6 +36,11 @@ PARITY_TOLERANCE = 1e-3  # max |diff| / (1 + max |eager logit|), float32 back en
 
 class BackendMismatchError(MicrosegError):
     """A TorchScript or ONNX file gives other outputs than the weights the bundle loaded."""
+
+
+def _check_backend(backend: str) -> None:
+    if backend not in BACKENDS:
+        raise MicrosegInputError(f"backend must be one of {BACKENDS}, got {backend!r}")
 
 
 def resolve_precision(precision: str, device_type: str, backend: str = "eager") -> str:
@@ -158,7 +164,7 @@ class _OnnxPredictor:
         options.intra_op_num_threads = torch.get_num_threads()
         self.session = ort.InferenceSession(path, options, providers=providers)
         self.input_name = self.session.get_inputs()[0].name
-        self.providers = self.session.get_providers()
+        logger.info("ONNX Runtime execution providers: %s", ", ".join(self.session.get_providers()))
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         array = x.detach().float().contiguous().cpu().numpy()
@@ -204,8 +210,7 @@ def build_predictor(
             device when available, then CPU); e.g. ``["TensorrtExecutionProvider", "CUDAExecutionProvider"]``.
         compile_mode: ``mode`` of ``torch.compile`` (``None``, ``"max-autotune"``, ``"reduce-overhead"``).
     """
-    if backend not in BACKENDS:
-        raise MicrosegInputError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    _check_backend(backend)
     device = torch.device(device)
     if backend == "onnx":
         if channels_last:
@@ -270,8 +275,7 @@ class RuntimeInferer(Inferer):
         parity_tolerance: float = PARITY_TOLERANCE,
     ) -> None:
         super().__init__()
-        if backend not in BACKENDS:
-            raise MicrosegInputError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        _check_backend(backend)
         resolve_precision(precision, "cpu" if precision != "float16" else "cuda", backend)  # validate early
         self.inferer, self.backend, self.precision = inferer, backend, precision
         self.channels_last, self.model_dir, self.onnx_providers = bool(channels_last), model_dir, onnx_providers
@@ -340,12 +344,7 @@ class RuntimeInferer(Inferer):
         device_type = inputs.device.type if isinstance(inputs, torch.Tensor) else "cpu"
         precision = resolve_precision(self.precision, device_type, self.backend)
         predictor = self.predictor(network, inputs.device if isinstance(inputs, torch.Tensor) else "cpu")
-        enabled = precision != "float32"
+        dtype = None if precision == "float32" else getattr(torch, precision)
         if not self._checked:
-            predictor = self._checked_call(network, predictor, enabled)
-        dtype = getattr(torch, precision) if enabled else torch.bfloat16
-        with torch.autocast(device_type, dtype=dtype, enabled=enabled):
-            outputs = self.inferer(inputs, predictor, *args, **kwargs)
-        if isinstance(outputs, torch.Tensor) and outputs.is_floating_point():
-            return outputs.float()
-        return outputs
+            predictor = self._checked_call(network, predictor, dtype is not None)
+        return autocast_call(self.inferer, inputs, predictor, device_type, dtype, *args, **kwargs)
