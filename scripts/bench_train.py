@@ -45,11 +45,18 @@ def _parser(args, **extra):
     return load_parser(resolve_bundle(args.bundle), "train.json", **overrides)
 
 
-def _pixels(batch) -> int:
+def _images(batch) -> list:
+    """The image of each sample of a collated batch (a ``(B, C, ...)`` tensor or a list of images)."""
     image = batch["image"] if isinstance(batch, dict) else batch[0]
-    if isinstance(image, torch.Tensor):
-        return image[0, 0].numel() * image.shape[0]
-    return sum(int(im[0].numel()) for im in image)
+    return list(image) if isinstance(image, torch.Tensor) else [im for im in image]
+
+
+def _pixels(batch) -> int:
+    return sum(int(im[0].numel()) for im in _images(batch))
+
+
+def _tile(batch) -> str:
+    return "x".join(str(int(v)) for v in _images(batch)[0].shape[1:])
 
 
 def _precision(parser, trainer) -> str:
@@ -69,8 +76,9 @@ def bench_bundle(args) -> dict:
     trainer = parser.get_parsed_content("train#trainer")
     monitor = ThroughputMonitor()
     monitor.attach(trainer)
-    pixels = []
+    pixels, tiles = [], []
     trainer.add_event_handler(Events.GET_BATCH_COMPLETED, lambda e: pixels.append(_pixels(e.state.batch)))
+    trainer.add_event_handler(Events.GET_BATCH_COMPLETED, lambda e: tiles.append(_tile(e.state.batch)))
     device = torch.device(args.device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -81,7 +89,8 @@ def bench_bundle(args) -> dict:
     return {
         "variant": "bundle",
         "precision": _precision(parser, trainer),
-        "batch": int(parser["batch_size"]) if "batch_size" in parser else None,
+        "batch": int(parser.get_parsed_content("train#dataloader#batch_size")),
+        "tile": tiles[-1],
         "samples_per_s": last["samples_per_second"],
         "mpixel_per_s": sum(pixels[-args.iterations :]) / last["seconds"] / 1e6,
         "data_wait": last["data_wait_fraction"],
@@ -138,6 +147,7 @@ def bench_monai(args) -> dict:
                     loss.backward()
                     optimizer.step()
                     samples, pixels, done = samples + image.shape[0], pixels + _pixels(batch), done + 1
+                    tile = _tile(batch)
             synchronize(device)
             seconds = time.perf_counter() - start
             figures[phase] = (samples / seconds, pixels / seconds / 1e6, wait / seconds)
@@ -145,6 +155,7 @@ def bench_monai(args) -> dict:
         "variant": "monai",
         "precision": "float32",
         "batch": batch_size,
+        "tile": tile,
         "samples_per_s": figures["timed"][0],
         "mpixel_per_s": figures["timed"][1],
         "data_wait": figures["timed"][2],
@@ -158,14 +169,15 @@ def format_table(rows: list[dict], args) -> str:
         f"bundle {args.bundle}, {device_name(torch.device(args.device))}, torch {torch.__version__}, "
         f"{args.iterations} timed iterations after {args.iterations} of warm-up",
         "",
-        "| variant | precision | batch | samples/s | Mpixel/s | data wait | peak host (MiB) | peak device (MiB) "
+        "| variant | precision | batch | tile | samples/s | Mpixel/s | data wait | peak host (MiB) | peak device (MiB) "
         "| speed-up |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     base = next((r["samples_per_s"] for r in rows if r["variant"] == "monai"), rows[0]["samples_per_s"])
     for r in rows:
         lines.append(
-            f"| {r['variant']} | {r['precision']} | {r['batch']} | {r['samples_per_s']:.2f} | {r['mpixel_per_s']:.2f} "
+            f"| {r['variant']} | {r['precision']} | {r['batch']} | {r['tile']} | {r['samples_per_s']:.2f} "
+            f"| {r['mpixel_per_s']:.2f} "
             f"| {r['data_wait']:.1%} | {r['peak_host'] / 2**20:.0f} | {r['peak_device'] / 2**20:.0f} | "
             f"{r['samples_per_s'] / base:.2f}x |"
         )

@@ -69,4 +69,4 @@ def test_bench_train_times_the_bundle_and_the_plain_monai_loop(tmp_path, capsys)
     assert [r["variant"] for r in rows] == ["monai", "bundle"]
     for row in rows:
         assert row["samples_per_s"] > 0 and 0 <= row["data_wait"] < 1
-    assert "| bundle | float32 | 2 |" in capsys.readouterr().out
+    assert "| bundle | float32 | 2 | 32x32 |" in capsys.readouterr().out
