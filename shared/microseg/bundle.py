@@ -7,10 +7,12 @@ import json
 import os
 from functools import lru_cache
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from microseg.errors import MicrosegInputError
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = [
     "bundle_dirs",
@@ -239,6 +241,8 @@ def load_network(
     root = resolve_bundle(bundle)
     parser = load_parser(root, **overrides)
     network = parser.get_parsed_content("network_def")
+    import torch
+
     path = checked_weights(weights if weights is not None else root / "models" / "model.pt")
     state = torch.load(path, map_location=device, weights_only=True)
     network.load_state_dict(state.get("model", state) if isinstance(state, dict) else state)

@@ -1,37 +1,31 @@
-"""Data lists and datasets for the bundles; public data-set download and conversion in :mod:`microseg.data.download`."""
+"""Data lists and datasets for the bundles; public data-set download and conversion in :mod:`microseg.data.download`.
+
+Names load from their submodule on first use: :func:`list_inputs` works without importing torch.
+"""
 
 from __future__ import annotations
 
-from microseg.data.batch import TolerantDataset, pending_inputs, settings_fingerprint
-from microseg.data.datalist import (
-    images_by_stem,
-    list_image_label_pairs,
-    list_inputs,
-    split_every,
-    take_subset,
-)
-from microseg.data.dsb2018 import dsb2018_validation_ids, is_dsb2018_layout, list_dsb2018
-from microseg.data.glas import glas_split, list_glas, read_glas_grades
-from microseg.data.slice_dataset import SliceDataset, context_indices
-from microseg.data.synthetic import synthetic_tem_cell, write_synthetic_tem
+from microseg._lazy import lazy_exports
 
-__all__ = [
-    "SliceDataset",
-    "TolerantDataset",
-    "context_indices",
-    "dsb2018_validation_ids",
-    "glas_split",
-    "images_by_stem",
-    "is_dsb2018_layout",
-    "list_dsb2018",
-    "list_glas",
-    "list_image_label_pairs",
-    "list_inputs",
-    "pending_inputs",
-    "read_glas_grades",
-    "settings_fingerprint",
-    "split_every",
-    "synthetic_tem_cell",
-    "take_subset",
-    "write_synthetic_tem",
-]
+_EXPORTS = {
+    "TolerantDataset": "batch",
+    "pending_inputs": "batch",
+    "settings_fingerprint": "batch",
+    "images_by_stem": "datalist",
+    "list_image_label_pairs": "datalist",
+    "list_inputs": "datalist",
+    "split_every": "datalist",
+    "take_subset": "datalist",
+    "dsb2018_validation_ids": "dsb2018",
+    "is_dsb2018_layout": "dsb2018",
+    "list_dsb2018": "dsb2018",
+    "glas_split": "glas",
+    "list_glas": "glas",
+    "read_glas_grades": "glas",
+    "SliceDataset": "slice_dataset",
+    "context_indices": "slice_dataset",
+    "synthetic_tem_cell": "synthetic",
+    "write_synthetic_tem": "synthetic",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

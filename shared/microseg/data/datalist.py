@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from microseg.errors import MicrosegInputError
+
+if TYPE_CHECKING:
+    import torch
+
 from microseg.io.paths import HDF5_SUFFIXES, IMAGE_SUFFIXES, TIFF_SUFFIXES, natural_sort_key, split_hdf5_path
 
 __all__ = ["LABEL_SUFFIXES", "images_by_stem", "list_image_label_pairs", "list_inputs", "split_every", "take_subset"]
@@ -152,6 +155,8 @@ def take_subset(data: Sequence[Any] | torch.utils.data.Dataset, size: int | None
     if size < 1:
         raise ValueError(f"size must be at least 1, got {size}")
     chosen = sorted(np.random.default_rng(seed).permutation(total)[:size].tolist())
+    import torch
+
     if isinstance(data, torch.utils.data.Dataset):
         return torch.utils.data.Subset(data, chosen)
     return [data[i] for i in chosen]

@@ -11,21 +11,10 @@ from monai.transforms import apply_transform
 
 from microseg.errors import MicrosegInputError
 from microseg.io.readers import MicroscopyReader
+from microseg.ops.tiling import context_indices
 from microseg.transforms.checks import CheckBinaryLabel, CheckImage, CheckSameShaped
 
 __all__ = ["SliceDataset", "context_indices"]
-
-
-def context_indices(z: int, depth: int, context: int) -> np.ndarray:
-    """Indices of the ``context`` slices centred on ``z`` in a stack of ``depth`` slices, repeating the edge slices.
-
-    >>> context_indices(0, 10, 3).tolist()
-    [0, 0, 1]
-    """
-    if context < 1 or context % 2 == 0:
-        raise ValueError(f"context must be a positive odd number of slices, got {context}")
-    half = context // 2
-    return np.clip(np.arange(z - half, z + half + 1), 0, depth - 1)
 
 
 def _load_stack(path: str) -> tuple[np.ndarray, dict]:

@@ -7,26 +7,9 @@ from collections.abc import Callable, Sequence
 import torch
 from monai.inferers import Inferer, sliding_window_inference
 
-from microseg.data.slice_dataset import context_indices
+from microseg.ops.tiling import TTA_MODES, context_indices, dihedral_transforms
 
 __all__ = ["TTA_MODES", "SliceTiledInferer", "dihedral_transforms"]
-
-TTA_MODES = ("none", "flips", "dihedral")
-
-
-def dihedral_transforms(mode: str) -> list[tuple[int, bool]]:
-    """The test-time augmentations of ``mode`` as ``(quarter_turns, flip_width)`` pairs.
-
-    ``"none"``: identity; ``"flips"``: identity, horizontal, vertical and both flips (4); ``"dihedral"``: the 8
-    rotations by 90 degrees and their mirror images. Every pair is inverted exactly by :func:`_undo`.
-    """
-    if mode == "none":
-        return [(0, False)]
-    if mode == "flips":
-        return [(0, False), (0, True), (2, True), (2, False)]  # id, flip W, flip H (= rot180 + flip W), flip both
-    if mode == "dihedral":
-        return [(k, flip) for k in range(4) for flip in (False, True)]
-    raise ValueError(f"tta must be one of {TTA_MODES}, got {mode!r}")
 
 
 def _apply(x: torch.Tensor, turns: int, flip: bool) -> torch.Tensor:

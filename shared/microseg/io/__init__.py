@@ -1,62 +1,42 @@
-"""Readers and atomic writers for microscopy images, stacks, folders of slices and HDF5 datasets."""
+"""Readers and atomic writers for microscopy images, stacks, folders of slices and HDF5 datasets.
+
+Names load from their submodule on first use: :mod:`microseg.io.load`, :mod:`microseg.io.writers` and
+:mod:`microseg.io.rle` need neither torch nor MONAI; the MONAI ``ImageReader`` classes live in
+:mod:`microseg.io.readers`.
+"""
 
 from __future__ import annotations
 
-from microseg.io.paths import is_hdf5_path, list_slice_files, natural_sort_key, split_hdf5_path
-from microseg.io.readers import (
-    HDF5Reader,
-    InstanceMasksReader,
-    LoadedImage,
-    MicroscopyReader,
-    PlainImageReader,
-    SliceFolderReader,
-    TiffReader,
-    read_image,
-)
-from microseg.io.rle import (
-    SUBMISSION_HEADER,
-    labels_to_rles,
-    read_rle_csv,
-    rle_decode,
-    rle_encode,
-    rles_to_labels,
-    write_submission,
-)
-from microseg.io.writers import (
-    atomic_output,
-    output_path_like,
-    write_hdf5,
-    write_like,
-    write_png,
-    write_slices,
-    write_tiff,
-)
+from microseg._lazy import lazy_exports
 
-__all__ = [
-    "SUBMISSION_HEADER",
-    "HDF5Reader",
-    "InstanceMasksReader",
-    "LoadedImage",
-    "MicroscopyReader",
-    "PlainImageReader",
-    "SliceFolderReader",
-    "TiffReader",
-    "atomic_output",
-    "is_hdf5_path",
-    "labels_to_rles",
-    "list_slice_files",
-    "natural_sort_key",
-    "output_path_like",
-    "read_image",
-    "read_rle_csv",
-    "rle_decode",
-    "rle_encode",
-    "rles_to_labels",
-    "split_hdf5_path",
-    "write_hdf5",
-    "write_like",
-    "write_png",
-    "write_slices",
-    "write_submission",
-    "write_tiff",
-]
+_EXPORTS = {
+    "is_hdf5_path": "paths",
+    "list_slice_files": "paths",
+    "natural_sort_key": "paths",
+    "split_hdf5_path": "paths",
+    "LoadedImage": "load",
+    "read_image": "load",
+    "HDF5Reader": "readers",
+    "InstanceMasksReader": "readers",
+    "MicroscopyReader": "readers",
+    "PlainImageReader": "readers",
+    "SliceFolderReader": "readers",
+    "TiffReader": "readers",
+    "SUBMISSION_HEADER": "rle",
+    "labels_to_rles": "rle",
+    "read_rle_csv": "rle",
+    "rle_decode": "rle",
+    "rle_encode": "rle",
+    "rles_to_labels": "rle",
+    "write_submission": "rle",
+    "atomic_output": "writers",
+    "output_path_like": "writers",
+    "write_hdf5": "writers",
+    "write_like": "writers",
+    "write_png": "writers",
+    "write_prediction": "writers",
+    "write_slices": "writers",
+    "write_tiff": "writers",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

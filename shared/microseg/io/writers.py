@@ -18,7 +18,16 @@ import numpy as np
 from microseg.errors import MicrosegInputError
 from microseg.io.paths import HDF5_SUFFIXES, PLAIN_IMAGE_SUFFIXES, TIFF_SUFFIXES, split_hdf5_path
 
-__all__ = ["atomic_output", "output_path_like", "write_hdf5", "write_like", "write_png", "write_slices", "write_tiff"]
+__all__ = [
+    "atomic_output",
+    "output_path_like",
+    "write_hdf5",
+    "write_like",
+    "write_png",
+    "write_prediction",
+    "write_slices",
+    "write_tiff",
+]
 
 
 @contextlib.contextmanager
@@ -179,3 +188,26 @@ def write_like(
         )
         write_slices(target, array, names)
     return target
+
+
+def write_prediction(
+    array: np.ndarray,
+    input_path: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    postfix: str = "_seg",
+    scale: float = 255,
+    dtype: str | np.dtype = "uint8",
+    slice_names: Sequence[str] | None = None,
+) -> str:
+    """Write one channel of a prediction like its input (:func:`write_like`): multiplied by ``scale``, rounded when
+    ``dtype`` is an integer type, cast to ``dtype``. Returns the output path.
+
+    Shapes: ``(1, H, W)`` or ``(1, Z, H, W)``.
+    """
+    dtype = np.dtype(dtype)
+    if array.shape[0] != 1:
+        raise ValueError(f"a prediction is written one channel at a time, got shape {array.shape}")
+    values = array[0] * scale
+    if np.issubdtype(dtype, np.integer):
+        values = np.rint(values)
+    return write_like(values.astype(dtype), input_path, output_dir, postfix, slice_names)

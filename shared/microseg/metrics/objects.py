@@ -26,6 +26,8 @@ from monai.metrics import CumulativeIterationMetric
 from scipy import ndimage
 from scipy.optimize import linear_sum_assignment
 
+from microseg.ops.labels import relabel as _relabel
+
 __all__ = [
     "OBJECT_METRICS",
     "ObjectMatch",
@@ -51,15 +53,6 @@ def label_objects(mask: np.ndarray, connectivity: int = 1) -> np.ndarray:
     structure = ndimage.generate_binary_structure(mask.ndim, connectivity)
     labels, _ = ndimage.label(np.asarray(mask) > 0, structure=structure)
     return labels.astype(np.int32, copy=False)
-
-
-def _relabel(labels: np.ndarray) -> tuple[np.ndarray, int]:
-    """Map label values to 0..n consecutive, returning the mapped image and n."""
-    values, inverse = np.unique(labels, return_inverse=True)
-    if values[0] != 0:
-        inverse = inverse + 1
-        values = np.concatenate([[0], values])
-    return inverse.reshape(labels.shape), len(values) - 1
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from monai.data import MetaTensor
 from monai.transforms import MapTransform, Transform
 
 from microseg.errors import MicrosegInputError
+from microseg.ops.image import check_image
 
 __all__ = [
     "CheckBinaryLabel",
@@ -41,11 +42,6 @@ def _to_numpy(data) -> np.ndarray:
     return data.detach().cpu().numpy() if isinstance(data, torch.Tensor) else np.asarray(data)
 
 
-def _is_two_valued(array: np.ndarray) -> bool:
-    low, high = array.min(), array.max()
-    return bool(np.count_nonzero((array != low) & (array != high)) == 0)
-
-
 class CheckImage(Transform):
     """Check a channel-first image ``(C, *spatial)``: dimensions, channels, finite values, not a mask.
 
@@ -69,38 +65,15 @@ class CheckImage(Transform):
         self.allow_constant = allow_constant
 
     def __call__(self, img):
-        name = source_name(img, "image")
-        shape = tuple(img.shape)
-        declared = img.meta.get("spatial_shape") if isinstance(img, MetaTensor) else None
-        if declared is not None and len(shape) - 1 == len(declared) + 1 and shape[-1] in (3, 4):
-            raise MicrosegInputError(  # the reader found colour samples, a config took them for a spatial axis
-                f"{name}: expected {' or '.join(map(str, self.num_channels or (1,)))} channel(s), got {shape[-1]} "
-                "(a colour image); convert the image to greyscale (one channel) first."
-            )
-        if len(shape) - 1 not in self.spatial_ndims:
-            raise MicrosegInputError(
-                f"{name}: expected {' or '.join(map(str, self.spatial_ndims))} spatial dimensions, got an array of "
-                f"shape {shape[1:]} ({len(shape) - 1}D); give a 2D image or a stack of 2D slices (Z, H, W)."
-            )
-        if self.num_channels is not None and shape[0] not in self.num_channels:
-            raise MicrosegInputError(
-                f"{name}: expected {' or '.join(map(str, self.num_channels))} channel(s), got {shape[0]}; "
-                "convert the image to greyscale (one channel) first."
-            )
-        if min(shape[1:]) == 0:
-            raise MicrosegInputError(f"{name}: the image is empty (shape {shape[1:]}).")
-        array = _to_numpy(img)
-        if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
-            raise MicrosegInputError(f"{name}: the image holds NaN or infinite values; replace them before segmenting.")
-        if not self.allow_constant and array.min() == array.max():
-            raise MicrosegInputError(
-                f"{name}: the image is constant (every pixel is {array.min()}); nothing to segment."
-            )
-        if not self.allow_binary and _is_two_valued(array):
-            raise MicrosegInputError(
-                f"{name}: the image has only two distinct values, so it looks like a mask, not a micrograph; "
-                "check that image and label paths are not swapped."
-            )
+        check_image(
+            _to_numpy(img),
+            source_name(img, "image"),
+            self.spatial_ndims,
+            self.num_channels,
+            self.allow_binary,
+            self.allow_constant,
+            img.meta.get("spatial_shape") if isinstance(img, MetaTensor) else None,
+        )
         return img
 
 

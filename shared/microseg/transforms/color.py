@@ -4,14 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
 
+import numpy as np
 import torch
 from monai.config import KeysCollection
 from monai.transforms import MapTransform, Transform
+from monai.utils import convert_to_dst_type
 
-from microseg.errors import MicrosegInputError
+from microseg.ops.image import GREY_WEIGHTS, ensure_rgb, to_grey
 from microseg.transforms.checks import source_name
 
 __all__ = ["EnsureRGB", "EnsureRGBd", "ToGrey", "ToGreyd"]
+
+
+def _via_numpy(function, img):
+    """``function(array, name)`` of :mod:`microseg.ops.image` applied to a tensor, keeping its type and metadata."""
+    array = img.detach().cpu().numpy() if isinstance(img, torch.Tensor) else np.asarray(img)
+    out = function(array, source_name(img))
+    return img if out is array else convert_to_dst_type(out, img, dtype=out.dtype)[0]
 
 
 class EnsureRGB(Transform):
@@ -24,21 +33,7 @@ class EnsureRGB(Transform):
     """
 
     def __call__(self, img: torch.Tensor) -> torch.Tensor:
-        if img.ndim != 3:
-            raise MicrosegInputError(
-                f"{source_name(img)}: expected a 2D image with channels (C, H, W), got shape {tuple(img.shape)}; "
-                "give one RGB image per file."
-            )
-        channels = img.shape[0]
-        if channels == 3:
-            return img
-        if channels == 4:
-            return img[:3]
-        if channels == 1:
-            return img.repeat(3, 1, 1)
-        raise MicrosegInputError(
-            f"{source_name(img)}: {channels} channels; this model takes RGB (3), RGBA (4) or grey (1) images."
-        )
+        return _via_numpy(ensure_rgb, img)
 
 
 class EnsureRGBd(MapTransform):
@@ -65,18 +60,10 @@ class ToGrey(Transform):
         MicrosegInputError: any other number of channels, or an image that is not 2D.
     """
 
-    weights = (0.299, 0.587, 0.114)
+    weights = GREY_WEIGHTS
 
     def __call__(self, img: torch.Tensor) -> torch.Tensor:
-        if img.ndim != 3 or img.shape[0] not in (1, 3, 4):
-            raise MicrosegInputError(
-                f"{source_name(img)}: expected a 2D grey, RGB or RGBA image (C, H, W) with C in 1, 3, 4, got shape "
-                f"{tuple(img.shape)}; give one 2D image per file."
-            )
-        if img.shape[0] == 1:
-            return img
-        weights = torch.tensor(self.weights, dtype=torch.float32, device=img.device).view(3, 1, 1)
-        return (img[:3].to(torch.float32) * weights).sum(0, keepdim=True)
+        return _via_numpy(to_grey, img)
 
 
 class ToGreyd(MapTransform):

@@ -15,9 +15,9 @@ from monai.config import KeysCollection
 from monai.data import MetaTensor
 from monai.transforms import MapTransform, Transform
 from scipy import ndimage
-from torchvision.ops import nms
 
-from microseg.metrics.objects import _relabel
+from microseg.ops.detection import filter_detections, merge_detection_masks
+from microseg.ops.labels import relabel
 
 __all__ = [
     "FilterDetections",
@@ -41,7 +41,7 @@ def instance_targets(label: torch.Tensor, category: int = 1) -> dict[str, torch.
     """
     array = label.detach().cpu().numpy()
     array = array[0] if array.ndim == 3 else array
-    labels, n = _relabel(array.astype(np.int64, copy=False))
+    labels, n = relabel(array.astype(np.int64, copy=False))
     boxes = [[s[1].start, s[0].start, s[1].stop, s[0].stop] for s in ndimage.find_objects(labels, max_label=n)]
     masks = labels[None] == np.arange(1, n + 1)[:, None, None]
     return {
@@ -49,6 +49,10 @@ def instance_targets(label: torch.Tensor, category: int = 1) -> dict[str, torch.
         "labels": torch.full((n,), category, dtype=torch.int64, device=label.device),
         "masks": torch.as_tensor(masks.astype(np.uint8), device=label.device),
     }
+
+
+def _numpy(tensor: torch.Tensor) -> np.ndarray:
+    return tensor.detach().cpu().numpy()
 
 
 class FilterDetections(Transform):
@@ -68,8 +72,9 @@ class FilterDetections(Transform):
 
     def __call__(self, detections: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         scores = detections["scores"]
-        keep = torch.nonzero(scores >= self.score_threshold).flatten()
-        keep = keep[nms(detections["boxes"][keep].float(), scores[keep].float(), self.nms_threshold)]
+        arrays = {"boxes": _numpy(detections["boxes"]), "scores": _numpy(scores), "index": np.arange(len(scores))}
+        keep = torch.as_tensor(filter_detections(arrays, self.score_threshold, self.nms_threshold)["index"])
+        keep = keep.to(scores.device)
         return {
             k: (v[keep] if isinstance(v, torch.Tensor) and len(v) == len(scores) else v) for k, v in detections.items()
         }
@@ -112,16 +117,11 @@ class MergeDetectionMasks(Transform):
         self.merge_threshold = float(merge_threshold)
 
     def __call__(self, detections: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        masks = detections["masks"].float()
-        masks = masks[:, 0] if masks.ndim == 4 else masks
-        masks = torch.where(masks >= self.mask_threshold, masks, torch.zeros_like(masks))
-        total = masks.sum(0, keepdim=True)
-        if len(masks) == 0:
-            return torch.zeros_like(total, dtype=torch.int32), total
-        foreground = total >= self.merge_threshold
-        owner = masks.argmax(0, keepdim=True) + 1  # first (highest-scoring) detection wins ties
-        labels, _ = _relabel(torch.where(foreground, owner, 0).cpu().numpy())
-        return torch.as_tensor(labels.astype(np.int32), device=masks.device), total.clamp(0.0, 1.0)
+        device = detections["masks"].device
+        labels, total = merge_detection_masks(
+            _numpy(detections["masks"].float()), self.mask_threshold, self.merge_threshold
+        )
+        return torch.as_tensor(labels, device=device), torch.as_tensor(total, device=device)
 
 
 class MergeDetectionMasksd(MapTransform):

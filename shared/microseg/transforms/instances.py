@@ -10,9 +10,8 @@ import torch
 from monai.config import KeysCollection
 from monai.transforms import MapTransform, Transform
 from monai.utils import convert_to_dst_type
-from scipy import ndimage
-from skimage.morphology import h_maxima
-from skimage.segmentation import relabel_sequential, watershed
+
+from microseg.ops.labels import class_watershed, fill_instance_holes, split_touching_objects
 
 __all__ = [
     "ClassWatershed",
@@ -43,19 +42,9 @@ class SplitTouchingObjects(Transform):
     def __init__(self, min_depth: float = 3.0, sigma: float = 1.0, connectivity: int = 1) -> None:
         self.min_depth, self.sigma, self.connectivity = float(min_depth), float(sigma), int(connectivity)
 
-    def _split(self, mask: np.ndarray) -> np.ndarray:
-        structure = ndimage.generate_binary_structure(mask.ndim, self.connectivity)
-        if self.min_depth <= 0 or not mask.any():
-            return ndimage.label(mask, structure=structure)[0]
-        distance = ndimage.distance_transform_edt(mask)
-        if self.sigma > 0:
-            distance = ndimage.gaussian_filter(distance, self.sigma)
-        markers = ndimage.label(h_maxima(distance, self.min_depth) & mask, structure=structure)[0]
-        return watershed(-distance, markers, mask=mask, connectivity=self.connectivity)
-
     def __call__(self, img):
         array = img.detach().cpu().numpy() if isinstance(img, torch.Tensor) else np.asarray(img)
-        labels = np.stack([self._split(channel > 0) for channel in array]).astype(np.int32)
+        labels = np.stack([split_touching_objects(c > 0, self.min_depth, self.sigma, self.connectivity) for c in array])
         return convert_to_dst_type(labels, img, dtype=torch.int32 if isinstance(img, torch.Tensor) else np.int32)[0]
 
 
@@ -112,21 +101,7 @@ class ClassWatershed(Transform):
 
     def __call__(self, img):
         array = img.detach().cpu().float().numpy() if isinstance(img, torch.Tensor) else np.asarray(img, np.float32)
-        if array.ndim != 3 or array.shape[0] != 3:
-            raise ValueError(
-                f"ClassWatershed takes (3, H, W) probabilities (background, interior, border), got {array.shape}"
-            )
-        structure = ndimage.generate_binary_structure(2, self.connectivity)
-        mask = array[0] < 1 - self.mask_threshold
-        seeds, _ = ndimage.label((array[1] > self.seed_threshold) & mask, structure=structure)
-        if self.min_seed_size > 1:
-            sizes = np.bincount(seeds.ravel())
-            seeds[sizes[seeds] < self.min_seed_size] = 0
-        labels = watershed(1 - array[1], seeds, mask=mask, connectivity=self.connectivity)
-        orphans, n_orphans = ndimage.label(mask & (labels == 0), structure=structure)
-        labels = np.where(orphans > 0, orphans + labels.max(), labels)
-        if n_orphans or self.min_seed_size > 1:
-            labels = relabel_sequential(labels)[0]
+        labels = class_watershed(array, self.mask_threshold, self.seed_threshold, self.min_seed_size, self.connectivity)
         return convert_to_dst_type(
             labels[None].astype(np.int32), img, dtype=torch.int32 if isinstance(img, torch.Tensor) else np.int32
         )[0]
@@ -170,23 +145,9 @@ class FillInstanceHoles(Transform):
     def __init__(self, connectivity: int = 1) -> None:
         self.connectivity = int(connectivity)
 
-    def _fill(self, labels: np.ndarray) -> np.ndarray:
-        structure = ndimage.generate_binary_structure(2, self.connectivity)
-        foreground = labels > 0
-        holes, n_holes = ndimage.label(ndimage.binary_fill_holes(foreground, structure) & ~foreground, structure)
-        if n_holes == 0:
-            return labels
-        ring = ndimage.grey_dilation(holes, footprint=ndimage.generate_binary_structure(2, 1)) * foreground
-        pairs = np.unique(np.stack([ring[ring > 0], labels[ring > 0]]), axis=1)  # (hole, object) that touch
-        hole_ids, counts = np.unique(pairs[0], return_counts=True)
-        enclosed = hole_ids[counts == 1]
-        owner = np.zeros(n_holes + 1, labels.dtype)
-        owner[pairs[0][np.isin(pairs[0], enclosed)]] = pairs[1][np.isin(pairs[0], enclosed)]
-        return np.where(holes > 0, owner[holes], labels)
-
     def __call__(self, img):
         array = img.detach().cpu().numpy() if isinstance(img, torch.Tensor) else np.asarray(img)
-        filled = np.stack([self._fill(channel) for channel in array])
+        filled = np.stack([fill_instance_holes(channel, self.connectivity) for channel in array])
         return convert_to_dst_type(filled, img, dtype=img.dtype)[0]
 
 

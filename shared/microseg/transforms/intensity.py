@@ -10,6 +10,8 @@ from monai.config import KeysCollection
 from monai.transforms import MapTransform, Transform
 from monai.utils import convert_to_dst_type
 
+from microseg.ops.image import invert_bright_background, percentile_normalize
+
 __all__ = ["InvertBrightBackground", "InvertBrightBackgroundd", "PercentileNormalize", "PercentileNormalized"]
 
 
@@ -36,9 +38,7 @@ class PercentileNormalize(Transform):
 
     def __call__(self, img):
         array = img.detach().cpu().numpy() if isinstance(img, torch.Tensor) else np.asarray(img)
-        planes = array.reshape(-1, array.shape[-2] * array.shape[-1]).astype(np.float32, copy=False)
-        low, high = np.percentile(planes, [self.lower, self.upper], axis=1, keepdims=True)
-        scaled = ((planes - low) / (high - low + self.eps)).astype(np.float32).reshape(array.shape)
+        scaled = percentile_normalize(array, self.lower, self.upper, self.eps)
         return convert_to_dst_type(scaled, img, dtype=torch.float32 if isinstance(img, torch.Tensor) else np.float32)[0]
 
 
@@ -81,7 +81,7 @@ class InvertBrightBackground(Transform):
         self.threshold = float(threshold)
 
     def __call__(self, img):
-        return 1 - img if float(img.mean()) > self.threshold else img
+        return invert_bright_background(img, self.threshold)
 
 
 class InvertBrightBackgroundd(MapTransform):

@@ -13,7 +13,7 @@ from monai.transforms import LoadImaged, MapTransform
 
 from microseg.errors import MicrosegInputError
 from microseg.io.readers import MicroscopyReader
-from microseg.io.writers import write_like
+from microseg.io.writers import write_prediction
 
 __all__ = ["LoadMicroscopyd", "SaveMaskd", "SeparateUncertaintyd"]
 
@@ -73,13 +73,10 @@ class SaveMaskd(MapTransform):
         slice_names = str(meta["slice_names"]).split("\n") if meta.get("slice_names") else None
         for key in self.key_iterator(d):
             array = d[key].detach().cpu().numpy() if isinstance(d[key], torch.Tensor) else np.asarray(d[key])
-            if array.shape[0] != 1:
-                raise ValueError(f"SaveMaskd writes one channel, got '{key}' of shape {array.shape}")
-            array = array[0] * self.scale
-            if np.issubdtype(self.dtype, np.integer):
-                array = np.rint(array)
             postfix = self.postfix if len(self.keys) == 1 else f"{self.postfix}_{key}"
-            d[f"{key}_path"] = write_like(array.astype(self.dtype), input_path, self.output_dir, postfix, slice_names)
+            d[f"{key}_path"] = write_prediction(
+                array, input_path, self.output_dir, postfix, self.scale, self.dtype, slice_names
+            )
         return d
 
 

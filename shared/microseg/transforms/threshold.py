@@ -12,7 +12,8 @@ import torch
 from monai.config import KeysCollection
 from monai.transforms import MapTransform, Transform
 from monai.utils import convert_to_dst_type
-from skimage.filters import apply_hysteresis_threshold, threshold_otsu
+
+from microseg.ops.labels import hysteresis_threshold, otsu_threshold
 
 __all__ = ["HysteresisThreshold", "HysteresisThresholdd", "OtsuThreshold", "OtsuThresholdd"]
 
@@ -36,8 +37,7 @@ class OtsuThreshold(Transform):
 
     def __call__(self, img):
         array = _as_numpy(img)
-        masks = [c > threshold_otsu(c) if c.max() > c.min() else np.zeros(c.shape, bool) for c in array]
-        return _as_mask(np.stack(masks), img)
+        return _as_mask(np.stack([otsu_threshold(c) for c in array]), img)
 
 
 class HysteresisThreshold(Transform):
@@ -59,7 +59,7 @@ class HysteresisThreshold(Transform):
 
     def __call__(self, img):
         array = _as_numpy(img)
-        return _as_mask(np.stack([apply_hysteresis_threshold(c, self.low, self.high) for c in array]), img)
+        return _as_mask(np.stack([hysteresis_threshold(c, self.low, self.high) for c in array]), img)
 
 
 class OtsuThresholdd(MapTransform):
