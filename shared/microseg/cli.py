@@ -5,6 +5,7 @@
     microseg evaluate --bundle fibsem_mitochondria_segmentation --dataset_dir data/lucchi --output out/
     microseg train --bundle fibsem_mitochondria_segmentation --dataset_dir data/lucchi
     microseg export --bundle fibsem_mitochondria_segmentation
+    microseg export --format bioimageio fibsem_mitochondria_segmentation fibsem.zip
     microseg check-bundle bundles/fibsem_mitochondria_segmentation
     microseg data list | microseg data download lucchi --dest data/lucchi
 
@@ -25,7 +26,7 @@ from pathlib import Path
 
 from microseg.errors import MicrosegInputError, find_input_error
 
-__all__ = ["Microseg", "as_bool", "check_overrides", "main", "run_bundle"]
+__all__ = ["Microseg", "as_bool", "check_overrides", "check_overrides_in", "main", "run_bundle"]
 
 
 _RUN_OPTIONS = ("run_id", "init_id", "final_id", "tracking")  # monai.bundle.run's own options, not config keys
@@ -71,7 +72,8 @@ def _normalise(overrides: dict) -> dict:
 
 def check_overrides(files: Sequence[str | os.PathLike], overrides: dict) -> None:
     """Refuse overrides of keys the configs do not define, or whose value differs in kind from the default
-    (``--threshold high`` for a number, ``--roi_size 256`` for a list).
+    (``--threshold high`` for a number, ``--roi_size 256`` for a list): :func:`check_overrides_in` on the configs
+    read by MONAI's ``ConfigParser``.
 
     Raises:
         MicrosegInputError: naming the key, and the keys the bundle has or the kind of value it takes.
@@ -80,6 +82,13 @@ def check_overrides(files: Sequence[str | os.PathLike], overrides: dict) -> None
 
     parser = ConfigParser()
     parser.read_config([str(f) for f in files])
+    check_overrides_in(parser, overrides)
+
+
+def check_overrides_in(parser, overrides: dict) -> None:
+    """:func:`check_overrides` against a parsed config: anything with ``key in parser``, ``parser[key]`` (the raw
+    value) and ``parser.get()`` (the whole config), as MONAI's ``ConfigParser`` or
+    :class:`microseg.onnx_infer.BundleConfig`."""
     for key, value in overrides.items():
         if key in _RUN_OPTIONS:
             continue
@@ -165,12 +174,35 @@ class Microseg:
             print(f"{name:40s} {meta.get('version', '?'):8s} {meta.get('task', '')}")
         return []
 
-    def segment(self, bundle: str, input: str, output: str, trust_bundle: bool = False, **overrides) -> str:
+    def segment(
+        self,
+        bundle: str,
+        input: str,
+        output: str,
+        trust_bundle: bool = False,
+        runtime: str = "torch",
+        providers: str | Sequence[str] = (),
+        **overrides,
+    ) -> str:
         """Segment ``input`` (image, stack, folder, ``file.h5:/dataset``) into ``output`` with ``bundle``.
 
         Inputs that fail their checks are reported and skipped; the others are segmented, and the command ends with
         status 2 naming how many failed. Run again after an interruption: finished inputs are skipped.
+
+        ``--runtime onnx`` runs ``models/model.onnx`` on ONNX Runtime with NumPy pre- and post-processing and never
+        imports PyTorch (:mod:`microseg.onnx_infer`; every input is segmented, there is no resume);
+        ``--providers CUDAExecutionProvider,CPUExecutionProvider`` picks its execution providers.
         """
+        if runtime == "onnx":
+            from microseg.onnx_infer import segment
+
+            names = providers.split(",") if isinstance(providers, str) else list(providers)
+            segment(
+                bundle, input, output, [n for n in names if n] or None, as_bool(trust_bundle), **_normalise(overrides)
+            )
+            return str(output)
+        if runtime != "torch":
+            raise MicrosegInputError(f"--runtime {runtime!r}: use torch (the default) or onnx.")
         run_bundle(
             bundle, ["inference.json"], trust_bundle, dataset_dir=str(input), output_dir=str(output), **overrides
         )
@@ -213,19 +245,38 @@ class Microseg:
     def export(
         self,
         bundle: str,
+        output: str | None = None,
+        format: str | None = None,
         formats: str | Sequence[str] = ("torchscript", "onnx"),
         check: bool = True,
         trust_bundle: bool = False,
-    ) -> dict:
+    ) -> dict | str:
         """Write ``models/model.ts`` and ``models/model.onnx`` from ``models/model.pt`` and check their parity;
-        ``--formats torchscript,onnx,pt2`` adds a ``torch.export`` program (``models/model.pt2``)."""
+        ``--formats torchscript,onnx,pt2`` adds a ``torch.export`` program (``models/model.pt2``).
+
+        ``microseg export --format bioimageio BUNDLE OUT.zip`` writes a BioImage Model Zoo package instead
+        (:mod:`microseg.bioimageio`; check it with ``bioimageio test OUT.zip``).
+        """
         from microseg.bundle import check_trusted
+
+        root = check_trusted(bundle, as_bool(trust_bundle, "trust_bundle"))
+        if format == "bioimageio":
+            if not output:
+                raise MicrosegInputError(
+                    "--format bioimageio: give the package file, e.g. microseg export "
+                    f"--format bioimageio {root.name} {root.name}.zip"
+                )
+            from microseg.bioimageio import export_bioimageio
+
+            return str(export_bioimageio(root, output))
+        if format is not None or output is not None:
+            raise MicrosegInputError(
+                f"--format {format!r}: the only single-file format is bioimageio; bundle exports take --formats."
+            )
         from microseg.export import export_bundle
 
         names = formats.split(",") if isinstance(formats, str) else list(formats)
-        return export_bundle(
-            check_trusted(bundle, as_bool(trust_bundle, "trust_bundle")), names, as_bool(check, "check")
-        )
+        return export_bundle(root, names, as_bool(check, "check"))
 
 
 _input_error = find_input_error  # the name the tests and older callers use
