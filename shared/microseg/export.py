@@ -34,8 +34,11 @@ logger = logging.getLogger(__name__)
 PARITY_SHAPES = ((1, 256, 256), (2, 320, 448))
 
 
-def export_torchscript(bundle: str | os.PathLike, filepath: str | os.PathLike | None = None) -> Path:
-    """Write ``models/model.ts`` (or ``filepath``) from ``models/model.pt`` with ``monai.bundle.ckpt_export``."""
+def export_torchscript(
+    bundle: str | os.PathLike, filepath: str | os.PathLike | None = None, weights: str | os.PathLike | None = None
+) -> Path:
+    """Write ``models/model.ts`` (or ``filepath``) from ``models/model.pt`` (or ``weights``) with
+    ``monai.bundle.ckpt_export``."""
     from monai.bundle import ckpt_export
 
     root = resolve_bundle(bundle)
@@ -43,7 +46,7 @@ def export_torchscript(bundle: str | os.PathLike, filepath: str | os.PathLike | 
     ckpt_export(
         net_id="network_def",
         filepath=str(target),
-        ckpt_file=str(root / "models" / "model.pt"),
+        ckpt_file=str(weights if weights is not None else root / "models" / "model.pt"),
         meta_file=str(root / "configs" / "metadata.json"),
         config_file=str(root / "configs" / "inference.json"),
         key_in_ckpt="model",

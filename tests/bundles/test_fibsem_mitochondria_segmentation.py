@@ -274,25 +274,41 @@ def test_exit_status_of_both_commands(trained, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_mlflow_tracking_switch(tmp_path, monkeypatch):
+def test_mlflow_records_settings_metrics_best_checkpoint_and_export(tmp_path, monkeypatch):
+    """``--mlflow true`` (one override) logs one run to the store named by ``MLFLOW_TRACKING_URI``; read back: the
+    settings with the override applied, per-epoch training and validation metrics, the best checkpoint, its
+    TorchScript export (loadable, with the bundle's metadata inside) and the configs."""
     mlflow = pytest.importorskip("mlflow")
+    import torch
+
     image, mask = synthetic_stack()
     tifffile.imwrite(tmp_path / "training.tif", image)
     tifffile.imwrite(tmp_path / "training_groundtruth.tif", mask)
     bundle = copy_bundle(NAME, tmp_path)
     store = f"sqlite:///{tmp_path / 'server.db'}"  # stands in for a tracking server
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
+    settings = {"max_epochs": 2, "train_slices": [0, 8], "val_slices": [9, 12], **SMALL}
     run_config(
-        bundle,
-        ["train.json"],
-        dataset_dir=str(tmp_path),
-        max_epochs=1,
-        train_slices=[0, 8],
-        val_slices=[9, 12],
-        output_dir=str(tmp_path / "eval"),
-        tracking="mlflow",
-        **SMALL,
+        bundle, ["train.json"], dataset_dir=str(tmp_path), output_dir=str(tmp_path / "eval"), mlflow=True, **settings
     )
-    mlflow.set_tracking_uri(store)
-    runs = mlflow.search_runs(search_all_experiments=True)
-    assert len(runs) == 1 and "metrics.val_mean_dice" in runs.columns and "metrics.train_loss" in runs.columns
+
+    client = mlflow.tracking.MlflowClient(store)
+    experiment = client.get_experiment_by_name(NAME)
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.info.status == "FINISHED"
+    assert run.data.params["max_epochs"] == "2" and run.data.params["roi_size"] == "[32, 32]"
+    assert run.data.params["learning_rate"] == "0.001" and "dataset_dir" in run.data.params
+    for metric in ("train_loss", "val_mean_dice", "samples_per_second"):
+        assert [m.step for m in client.get_metric_history(run.info.run_id, metric)] == [1, 2], metric
+    assert run.data.tags["best_metric_epoch"] in ("1", "2")
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "model")}
+    assert artifacts == {"model/model.pt", "model/model.ts"}
+    assert "configs/train.json" in {a.path for a in client.list_artifacts(run.info.run_id, "configs")}
+    folder = client.download_artifacts(run.info.run_id, "model", str(tmp_path / "downloaded"))
+    extra = {"metadata.json": ""}
+    scripted = torch.jit.load(f"{folder}/model.ts", _extra_files=extra)
+    assert json.loads(extra["metadata.json"])["name"] and scripted(torch.rand(1, 1, 32, 32)).shape == (1, 1, 32, 32)
+    logged, best = (
+        torch.load(path, weights_only=True) for path in (f"{folder}/model.pt", bundle / "models" / "model.pt")
+    )
+    assert logged.keys() == best.keys() and all(torch.equal(logged[k], v) for k, v in best.items())

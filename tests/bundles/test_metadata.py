@@ -157,3 +157,34 @@ def test_failed_inputs_report_is_the_last_handler(name, configs):
     merged = _merged(name, configs)
     targets = [handler["_target_"] for handler in merged["handlers"]]
     assert targets[-1] == "microseg.handlers.FailedInputsReport", targets
+
+
+NOT_TRACKED = {"bundle_root", "tensorboard", "progress_bar", "mlflow"}
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_every_train_config_logs_to_mlflow_with_one_override(name):
+    """``--mlflow true`` switches on a ``MLflowTracker`` in the trainer's handlers, before ``StatsHandler`` (whose
+    exception handler re-raises first), that logs every plain setting of ``train.json`` as a parameter."""
+    from monai.bundle import ConfigParser
+
+    config = _merged(name, ["train.json"])
+    assert config["mlflow"] is False
+    handlers = config["train"]["handlers"]
+    targets = [h["_target_"] for h in handlers]
+    tracker = handlers[targets.index("microseg.handlers.MLflowTracker")]
+    assert tracker["_disabled_"] == "$not @mlflow" and tracker["params"] == "@tracked_settings"
+    assert targets.index("microseg.handlers.MLflowTracker") < targets.index("StatsHandler")
+    plain = {
+        key
+        for key, value in config.items()
+        if key not in NOT_TRACKED
+        and not isinstance(value, dict)
+        and not (isinstance(value, str) and value[:1] in "$@%")
+        and not (isinstance(value, list) and any(isinstance(v, dict | str) and str(v)[:1] in "{$@%" for v in value))
+    }
+    assert plain == set(config["tracked_settings"]), sorted(plain ^ set(config["tracked_settings"]))
+    parser = ConfigParser(config)
+    parser["bundle_root"] = str(BUNDLES / name)
+    parser["max_epochs"] = 3
+    assert parser.get_parsed_content("tracked_settings")["max_epochs"] == 3

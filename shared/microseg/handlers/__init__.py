@@ -8,12 +8,14 @@ from microseg.handlers.glas_report import GlasReport, glas_report
 from microseg.handlers.instance_report import InstanceReport, SubmissionWriter
 from microseg.handlers.report import SegmentationReport, segmentation_report
 from microseg.handlers.throughput import ThroughputMonitor
+from microseg.handlers.tracking import MLflowTracker
 
 __all__ = [
     "FailedInputsReport",
     "GlasReport",
     "InferenceManifest",
     "InstanceReport",
+    "MLflowTracker",
     "RecordWeights",
     "SegmentationReport",
     "SubmissionWriter",
