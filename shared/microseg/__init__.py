@@ -1,8 +1,10 @@
 """microseg: the shared package behind the microseg MONAI bundles.
 
 Readers and writers (:mod:`microseg.io`), data lists and datasets (:mod:`microseg.data`), transforms
-(:mod:`microseg.transforms`), tiled inference (:mod:`microseg.inferers`), losses, metrics, ignite handlers, export
-and the ``microseg`` command line (:mod:`microseg.cli`).
+(:mod:`microseg.transforms`) and the NumPy operations behind them (:mod:`microseg.ops`), tiled inference
+(:mod:`microseg.inferers`), losses, metrics, ignite handlers, export (:mod:`microseg.export`,
+:mod:`microseg.bioimageio`), PyTorch-free ONNX Runtime inference (:mod:`microseg.onnx_infer`), a MONAI Deploy
+application (:mod:`microseg.deploy`) and the ``microseg`` command line (:mod:`microseg.cli`).
 
 Subpackages load on first use (``microseg.data.list_inputs`` works after a bare ``import microseg``, as bundle
 config expressions need), so importing the package itself stays cheap and does not import torch.
@@ -12,12 +14,14 @@ from __future__ import annotations
 
 import importlib
 
-__version__ = "0.6.0"
+__version__ = "0.7.0"
 
 _SUBPACKAGES = (
+    "bioimageio",
     "bundle",
     "cli",
     "data",
+    "deploy",
     "engines",
     "errors",
     "export",
@@ -27,6 +31,8 @@ _SUBPACKAGES = (
     "losses",
     "metrics",
     "networks",
+    "onnx_infer",
+    "ops",
     "transforms",
 )
 __all__ = ["__version__", *_SUBPACKAGES]

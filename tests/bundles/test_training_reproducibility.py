@@ -64,6 +64,11 @@ TINY: dict[str, tuple[Callable[[Path], Path], dict]] = {
 }
 
 
+ONE_THREAD = {"he_gland_instance_segmentation"}
+"""Bundles whose CPU training repeats bit for bit only on one thread: on two, runs of torchvision's Mask R-CNN differ
+in the last bits of some weights (2 of 3 pairs of runs, before and after microseg 0.7.0)."""
+
+
 def _state(bundle: Path) -> dict:
     return torch.load(bundle / "models" / "checkpoint_last.pt", weights_only=True)
 
@@ -79,10 +84,15 @@ def test_two_runs_with_the_same_seed_are_identical(name, tmp_path):
     make, overrides = TINY[name]
     data = make(tmp_path / "data")
     states = []
-    for run in ("a", "b"):
-        bundle = copy_bundle(name, tmp_path / run)
-        run_config(bundle, ["train.json"], dataset_dir=str(data), max_epochs=1, **COMMON, **overrides)
-        states.append(_state(bundle))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1 if name in ONE_THREAD else threads)
+    try:
+        for run in ("a", "b"):
+            bundle = copy_bundle(name, tmp_path / run)
+            run_config(bundle, ["train.json"], dataset_dir=str(data), max_epochs=1, **COMMON, **overrides)
+            states.append(_state(bundle))
+    finally:
+        torch.set_num_threads(threads)
     _assert_same_weights(states[0]["model"], states[1]["model"])
     assert states[0]["validator"] == states[1]["validator"]  # best validation metric and its epoch
 
