@@ -20,6 +20,7 @@ _SUBPACKAGES = (
     "bioimageio",
     "bundle",
     "cli",
+    "config",
     "data",
     "deploy",
     "engines",

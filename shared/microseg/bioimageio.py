@@ -35,8 +35,8 @@ from typing import Any
 import numpy as np
 
 from microseg.bundle import checked_weights, file_sha256, resolve_bundle
+from microseg.config import BundleConfig, Component
 from microseg.errors import MicrosegInputError
-from microseg.onnx_infer import BundleConfig, Component
 from microseg.ops.image import percentile_normalize
 from microseg.ops.labels import sigmoid, softmax
 

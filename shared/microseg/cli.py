@@ -88,7 +88,7 @@ def check_overrides(files: Sequence[str | os.PathLike], overrides: dict) -> None
 def check_overrides_in(parser, overrides: dict) -> None:
     """:func:`check_overrides` against a parsed config: anything with ``key in parser``, ``parser[key]`` (the raw
     value) and ``parser.get()`` (the whole config), as MONAI's ``ConfigParser`` or
-    :class:`microseg.onnx_infer.BundleConfig`."""
+    :class:`microseg.config.BundleConfig`."""
     for key, value in overrides.items():
         if key in _RUN_OPTIONS:
             continue

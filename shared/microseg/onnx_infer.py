@@ -21,141 +21,21 @@ extra report files (DSB's ``submission.csv``).
 
 from __future__ import annotations
 
-import builtins
-import importlib
-import json
 import logging
 import os
-import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from microseg.config import BundleConfig, Component
 from microseg.errors import MicrosegInputError
 from microseg.ops import detection, image, labels, tiling
 
-__all__ = ["TRANSFORMS", "BundleConfig", "OnnxBundle", "default_providers", "segment"]
+__all__ = ["TRANSFORMS", "OnnxBundle", "build_inferer", "build_transforms", "default_providers", "segment"]
 
 logger = logging.getLogger(__name__)
-
-_REFERENCE = re.compile(r"@([\w#]+)")
-
-
-@dataclass
-class Component:
-    """A ``{"_target_": ...}`` entry of a config, resolved lazily by its :class:`BundleConfig`."""
-
-    target: str
-    spec: dict
-    config: BundleConfig
-
-    @property
-    def name(self) -> str:
-        """The target without MONAI's module prefixes (``monai.transforms.Activationsd`` -> ``Activationsd``)."""
-        for prefix in ("monai.transforms.", "monai.inferers.", "monai.data."):
-            if self.target.startswith(prefix):
-                return self.target[len(prefix) :]
-        return self.target
-
-    def disabled(self) -> bool:
-        return bool(self.config.resolve_value(self.spec.get("_disabled_", False)))
-
-    def arguments(self) -> dict:
-        return {k: self.config.resolve_value(v) for k, v in self.spec.items() if not k.startswith("_")}
-
-
-class BundleConfig:
-    """A bundle config read as plain JSON, with MONAI's reference syntax resolved without MONAI: ``@key`` (``#`` for
-    nesting), ``$expression`` (Python, with ``@key`` references and the config's ``imports``), components
-    ``{"_target_": ...}`` returned as :class:`Component` and not instantiated.
-
-    Args:
-        files: the config files, later ones overriding earlier ones key by key.
-        overrides: values for keys (``a#b`` for nested ones) replacing the file's.
-    """
-
-    def __init__(self, files: Sequence[str | os.PathLike], overrides: Mapping[str, Any] | None = None) -> None:
-        self.config: dict = {}
-        for file in files:
-            self.config.update(json.loads(Path(file).read_text()))
-        for key, value in (overrides or {}).items():
-            self[key] = value
-        self._namespace: dict | None = None
-
-    def _parent(self, key: str) -> tuple[Any, str | int]:
-        parts = key.split("#")
-        node = self.config
-        for part in parts[:-1]:
-            node = node[int(part)] if isinstance(node, list) else node[part]
-        last = parts[-1]
-        return node, int(last) if isinstance(node, list) else last
-
-    def __contains__(self, key: str) -> bool:
-        try:
-            self[key]
-        except (KeyError, IndexError, ValueError, TypeError):
-            return False
-        return True
-
-    def __getitem__(self, key: str) -> Any:
-        node, last = self._parent(key)
-        return node[last]
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        node, last = self._parent(key)
-        node[last] = value
-
-    def get(self, key: str | None = None, default: Any = None) -> Any:
-        """The raw (unresolved) value of ``key``, or the whole config."""
-        if key is None:
-            return self.config
-        return self[key] if key in self else default  # noqa: SIM401 - this is the dict-like get
-
-    def _imports(self) -> dict:
-        if self._namespace is None:
-            self._namespace = {"__builtins__": builtins}
-            for statement in self.config.get("imports", []):
-                match = re.fullmatch(r"\$\s*import\s+([\w.]+)(?:\s+as\s+(\w+))?\s*", statement)
-                if match is None:
-                    raise ValueError(f"unsupported import statement {statement!r} in the bundle config")
-                module, alias = match.groups()
-                if module.split(".")[0] in ("torch", "monai", "torchvision"):
-                    continue  # not needed here, and importing them is what this path avoids
-                top = module.split(".")[0]
-                self._namespace[alias or top] = importlib.import_module(module if alias else top)
-        return self._namespace
-
-    def resolve(self, key: str) -> Any:
-        """The value of ``key`` with every reference and expression in it resolved."""
-        return self.resolve_value(self[key])
-
-    def resolve_value(self, value: Any) -> Any:
-        if isinstance(value, str) and value.startswith("@"):
-            return self.resolve(value[1:])
-        if isinstance(value, str) and value.startswith("$"):
-            return self._evaluate(value[1:])
-        if isinstance(value, dict) and "_target_" in value:
-            return Component(value["_target_"], value, self)
-        if isinstance(value, dict):
-            return {k: self.resolve_value(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self.resolve_value(v) for v in value]
-        return value
-
-    def _evaluate(self, expression: str) -> Any:
-        references = {}
-
-        def substitute(match: re.Match) -> str:
-            name = f"__ref{len(references)}"
-            references[name] = self.resolve(match.group(1))
-            return name
-
-        code = _REFERENCE.sub(substitute, expression)
-        return eval(code, dict(self._imports()), references)
-
 
 # --- the NumPy twins of the config's components ------------------------------------------------------------------
 

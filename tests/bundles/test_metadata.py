@@ -120,6 +120,18 @@ def _merged(name: str, configs: list[str]) -> dict:
     return merged
 
 
+def _plain_settings(config: dict, excluded: set[str]) -> set[str]:
+    """Top-level keys holding a plain value (not a component, reference, expression or list of those)."""
+    return {
+        key
+        for key, value in config.items()
+        if key not in excluded
+        and not isinstance(value, dict)
+        and not (isinstance(value, str) and value[:1] in "$@%")
+        and not (isinstance(value, list) and any(isinstance(v, dict | str) and str(v)[:1] in "{$@%" for v in value))
+    }
+
+
 def _inference_configs() -> list[tuple[str, list[str]]]:
     cases = []
     for name in ALL:
@@ -136,14 +148,7 @@ def test_output_settings_name_every_setting(name, configs):
     """A restart skips inputs only when the settings that shape the outputs are unchanged: every plain top-level
     setting of an inference config must be part of ``output_settings`` (and the weights' digest too)."""
     merged = _merged(name, configs)
-    plain = {
-        key
-        for key, value in merged.items()
-        if key not in NOT_OUTPUT_SETTINGS
-        and not isinstance(value, dict)
-        and not (isinstance(value, str) and value[:1] in "$@%")
-        and not (isinstance(value, list) and any(isinstance(v, dict | str) and str(v)[:1] in "{$@%" for v in value))
-    }
+    plain = _plain_settings(merged, NOT_OUTPUT_SETTINGS)
     settings = merged["output_settings"]
     assert plain <= set(settings), f"settings missing from output_settings: {sorted(plain - set(settings))}"
     assert "file_sha256(@weights_file)" in settings["weights"]
@@ -175,14 +180,7 @@ def test_every_train_config_logs_to_mlflow_with_one_override(name):
     tracker = handlers[targets.index("microseg.handlers.MLflowTracker")]
     assert tracker["_disabled_"] == "$not @mlflow" and tracker["params"] == "@tracked_settings"
     assert targets.index("microseg.handlers.MLflowTracker") < targets.index("StatsHandler")
-    plain = {
-        key
-        for key, value in config.items()
-        if key not in NOT_TRACKED
-        and not isinstance(value, dict)
-        and not (isinstance(value, str) and value[:1] in "$@%")
-        and not (isinstance(value, list) and any(isinstance(v, dict | str) and str(v)[:1] in "{$@%" for v in value))
-    }
+    plain = _plain_settings(config, NOT_TRACKED)
     assert plain == set(config["tracked_settings"]), sorted(plain ^ set(config["tracked_settings"]))
     parser = ConfigParser(config)
     parser["bundle_root"] = str(BUNDLES / name)
