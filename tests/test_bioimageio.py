@@ -8,6 +8,7 @@ format). ``bioimageio test`` itself (``pip install -e .[bioimageio]``) runs unde
 from __future__ import annotations
 
 import hashlib
+import json
 import zipfile
 from pathlib import Path
 
@@ -15,11 +16,16 @@ import numpy as np
 import pytest
 import yaml
 
+from conftest import BUNDLES, bundle_with_weights
 from microseg.cli import main
 from microseg.errors import MicrosegInputError
 from microseg.ops.image import percentile_normalize
 from microseg.ops.labels import sigmoid
 
+ALL_BUNDLES = sorted(p.parent.parent.name for p in BUNDLES.glob("*/configs/metadata.json"))
+SHIPS_EXPORTS = {
+    n for n in ALL_BUNDLES if all((BUNDLES / n / "models" / f).is_file() for f in ("model.ts", "model.onnx"))
+}
 NAME = "fibsem_mitochondria_segmentation"  # the smallest bundle that ships weights (1.6 M parameters)
 
 
@@ -36,8 +42,8 @@ def _files(package: Path, folder: Path) -> tuple[dict, Path]:
     return yaml.safe_load((folder / "rdf.yaml").read_text()), folder
 
 
-def test_package_describes_the_bundle(package, tmp_path):
-    rdf, folder = _files(package, tmp_path)
+def _check_package(rdf: dict, folder: Path) -> None:
+    """What every package must hold: the description's required fields, and each referenced file with its digest."""
     assert rdf["type"] == "model" and rdf["format_version"].startswith("0.5.")
     assert rdf["license"] == "Apache-2.0" and rdf["authors"] and rdf["version"]
     assert all("doi" in c or "url" in c for c in rdf["cite"]) and rdf["cite"]
@@ -45,6 +51,19 @@ def test_package_describes_the_bundle(package, tmp_path):
     assert set(rdf["weights"]) == {"pytorch_state_dict", "torchscript", "onnx"}
     (image,), (pred,) = rdf["inputs"], rdf["outputs"]
     assert [a["type"] for a in image["axes"]] == ["batch", "channel", "space", "space"]
+    assert [a["type"] for a in pred["axes"]] == ["batch", "channel", "space", "space"]
+    referenced = [image["test_tensor"], pred["test_tensor"], image["sample_tensor"], pred["sample_tensor"]]
+    referenced += [w for w in rdf["weights"].values()] + [rdf["weights"]["pytorch_state_dict"]["dependencies"]]
+    for entry in referenced:
+        assert hashlib.sha256((folder / entry["source"]).read_bytes()).hexdigest() == entry["sha256"], entry
+    assert all((folder / c).is_file() for c in rdf["covers"])
+    assert all((folder / a["source"]).is_file() for a in rdf["attachments"])
+
+
+def test_package_describes_the_bundle(package, tmp_path):
+    rdf, folder = _files(package, tmp_path)
+    _check_package(rdf, folder)
+    (image,), (pred,) = rdf["inputs"], rdf["outputs"]
     assert image["preprocessing"] == [
         {
             "id": "scale_range",
@@ -52,12 +71,25 @@ def test_package_describes_the_bundle(package, tmp_path):
         }
     ]
     assert pred["postprocessing"] == [{"id": "sigmoid"}]
-    referenced = [image["test_tensor"], pred["test_tensor"], image["sample_tensor"], pred["sample_tensor"]]
-    referenced += [w for w in rdf["weights"].values()] + [rdf["weights"]["pytorch_state_dict"]["dependencies"]]
-    for entry in referenced:
-        assert hashlib.sha256((folder / entry["source"]).read_bytes()).hexdigest() == entry["sha256"], entry
-    assert all((folder / c).is_file() for c in rdf["covers"])
-    assert all((folder / a["source"]).is_file() for a in rdf["attachments"])
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=() if n in SHIPS_EXPORTS else pytest.mark.slow) for n in ALL_BUNDLES]
+)
+def test_every_bundle_packages_or_says_why_not(name, tmp_path):
+    from microseg.bioimageio import export_bioimageio
+
+    bundle = bundle_with_weights(name, tmp_path)
+    if (
+        json.loads((bundle / "configs" / "metadata.json").read_text())["network_data_format"]["outputs"]["pred"]["type"]
+        == "object"
+    ):
+        with pytest.raises(MicrosegInputError, match="detector"):
+            export_bioimageio(bundle, tmp_path / "x.zip")
+        return
+    rdf, folder = _files(export_bioimageio(bundle, tmp_path / "x.zip"), tmp_path / "unzipped")
+    _check_package(rdf, folder)
+    assert rdf["outputs"][0]["postprocessing"][0]["id"] in ("sigmoid", "softmax")
 
 
 def test_test_output_follows_from_the_description(package, tmp_path):

@@ -74,6 +74,8 @@ def test_inference_returns_instances_at_the_input_size(trained, tmp_path):
     assert (out / "rgba_prob.tif").is_file() or any(p.name.startswith("rgba_prob") for p in out.iterdir())
 
 
+# 25 s; also exported by the slow ONNX Runtime test (tests/test_onnx_infer.py)
+@pytest.mark.slow
 def test_export_torchscript_and_onnx(trained):
     report = Microseg().export(bundle=str(trained["bundle"]), trust_bundle=True)
     assert report["max_abs_diff"]["torchscript"] < 1e-4 and report["max_abs_diff"]["onnx"] < 1e-3

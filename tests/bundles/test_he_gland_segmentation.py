@@ -97,6 +97,8 @@ def test_ensemble_with_the_mask_rcnn_bundle(trained, tmp_path, glas_folder):
     assert "object_f1" in json.loads((out / "metrics" / "metrics.json").read_text())["testA"]
 
 
+# 40 s: the DSB bundle's export test covers the same BasicUNet export path in the default run
+@pytest.mark.slow
 def test_export_torchscript_and_onnx(trained):
     report = Microseg().export(bundle=str(trained["bundle"]), trust_bundle=True)
     assert report["max_abs_diff"]["torchscript"] < 1e-4 and report["max_abs_diff"]["onnx"] < 1e-3
