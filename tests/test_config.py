@@ -65,3 +65,19 @@ def test_plain_settings_resolve_as_monai_resolves_them(name):
         assert resolved == monais.get_parsed_content(key), key
         compared += 1
     assert compared >= 8
+
+
+def test_saved_format_and_the_config_inside_torchscript():
+    from microseg.config import embedded_config, saved_format
+
+    fibsem = BUNDLES / "fibsem_mitochondria_segmentation"
+    assert saved_format(BundleConfig([fibsem / "configs" / "inference.json"])) == {
+        "postfix": "_seg",
+        "scale": 255,
+        "dtype": "uint8",
+    }
+    dsb = BundleConfig([BUNDLES / "dsb2018_nuclei_segmentation" / "configs" / "inference.json"])
+    assert saved_format(dsb) == {"postfix": "_seg", "scale": 1, "dtype": "uint16"}
+    inside = embedded_config(fibsem / "models" / "model.ts")
+    assert inside.get() == {**json.loads((fibsem / "configs" / "inference.json").read_text()), **inside.get()}
+    assert saved_format(inside)["scale"] == 255

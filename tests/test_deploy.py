@@ -7,15 +7,18 @@ installing it on a CPU machine); the loader's array and metadata are checked eve
 
 from __future__ import annotations
 
+import json
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pytest
 import tifffile
 
-from conftest import BUNDLES, synthetic_stack
+from conftest import BUNDLES, bundle_with_weights, synthetic_stack
 from microseg.cli import main
 from microseg.io.load import read_channel_first
-
-NAME = "fibsem_mitochondria_segmentation"
+from test_onnx_infer import ALL_BUNDLES, _read, write_inputs
 
 
 def test_loader_gives_channel_first_images_with_their_metadata(tmp_path):
@@ -30,15 +33,52 @@ def test_loader_gives_channel_first_images_with_their_metadata(tmp_path):
     assert read_channel_first(tmp_path / "rgb.tif")[0].shape == (3, 20, 30)
 
 
-@pytest.mark.parametrize("depth", [0, 3])
-def test_deploy_app_writes_the_bundle_masks(depth, tmp_path):
+def _deployable(name: str) -> bool:
+    metadata = json.loads((BUNDLES / name / "configs" / "metadata.json").read_text())
+    return metadata["network_data_format"]["outputs"]["pred"]["type"] == "image"
+
+
+DEPLOYABLE = [n for n in ALL_BUNDLES if _deployable(n)]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=() if (BUNDLES / n / "models" / "model.ts").is_file() else pytest.mark.slow)
+        for n in DEPLOYABLE
+    ],
+)
+def test_deploy_app_writes_the_bundle_masks(name, tmp_path):
     pytest.importorskip("monai.deploy.operators.monai_bundle_inference_operator")
     from microseg.deploy import main as deploy
+    from microseg.export import export_torchscript
 
-    stack = synthetic_stack(depth=max(depth, 1), height=72, width=100)[0]
-    image = tmp_path / "in.tif"
-    tifffile.imwrite(image, stack if depth else stack[0])
-    model = BUNDLES / NAME / "models" / "model.ts"
-    (written,) = deploy(["--bundle", str(model), "--input", str(image), "--output", str(tmp_path / "deploy")])
-    assert main(["segment", "--bundle", NAME, "--input", str(image), "--output", str(tmp_path / "bundle")]) == 0
-    np.testing.assert_array_equal(tifffile.imread(written), tifffile.imread(tmp_path / "bundle" / "in_seg.tif"))
+    bundle = bundle_with_weights(name, tmp_path)
+    if not (bundle / "models" / "model.ts").is_file():
+        bundle = Path(shutil.copytree(bundle, tmp_path / "exported" / name)) if bundle.parent == BUNDLES else bundle
+        export_torchscript(bundle)
+    inputs = write_inputs(bundle, tmp_path / "in")
+    for image in [inputs] if inputs.is_file() else sorted(inputs.iterdir()):
+        (written,) = deploy(
+            [
+                "--bundle",
+                str(bundle / "models" / "model.ts"),
+                "--input",
+                str(image),
+                "--output",
+                str(tmp_path / "deploy"),
+            ]
+        )
+        argv = [
+            "segment",
+            "--bundle",
+            str(bundle),
+            "--trust_bundle",
+            "--input",
+            str(image),
+            "--output",
+            str(tmp_path / "bundle"),
+        ]
+        assert main(argv) == 0
+        expected = tmp_path / "bundle" / Path(written).name
+        np.testing.assert_array_equal(_read(Path(written)), _read(expected))

@@ -9,12 +9,13 @@ import importlib
 import json
 import os
 import re
+import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BundleConfig", "Component"]
+__all__ = ["BundleConfig", "Component", "embedded_config", "saved_format"]
 
 _REFERENCE = re.compile(r"@([\w#]+)")
 
@@ -50,14 +51,14 @@ class BundleConfig:
     ``{"_target_": ...}`` returned as :class:`Component` and not instantiated.
 
     Args:
-        files: the config files, later ones overriding earlier ones key by key.
+        files: the config files (or already parsed dicts), later ones overriding earlier ones key by key.
         overrides: values for keys (``a#b`` for nested ones) replacing the file's.
     """
 
-    def __init__(self, files: Sequence[str | os.PathLike], overrides: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, files: Sequence[str | os.PathLike | dict], overrides: Mapping[str, Any] | None = None) -> None:
         self.config: dict = {}
         for file in files:
-            self.config.update(json.loads(Path(file).read_text()))
+            self.config.update(file if isinstance(file, dict) else json.loads(Path(file).read_text()))
         for key, value in (overrides or {}).items():
             self[key] = value
         self._namespace: dict | None = None
@@ -133,3 +134,28 @@ class BundleConfig:
 
         code = _REFERENCE.sub(substitute, expression)
         return eval(code, dict(self._imports()), references)
+
+
+def embedded_config(torchscript: str | os.PathLike, **overrides) -> BundleConfig:
+    """The inference config that ``microseg export`` (MONAI's ``ckpt_export``) embeds in a TorchScript file."""
+    with zipfile.ZipFile(torchscript) as archive:
+        name = next((n for n in archive.namelist() if n.endswith("extra/inference.json")), None)
+        if name is None:
+            raise ValueError(f"{torchscript}: no extra/inference.json inside; write the file with `microseg export`")
+        return BundleConfig([json.loads(archive.read(name))], {"bundle_root": "", "output_dir": "", **overrides})
+
+
+SAVED_DEFAULTS = {"postfix": "_seg", "scale": 255, "dtype": "uint8"}
+
+
+def saved_format(config: BundleConfig, key: str = "pred") -> dict:
+    """``postfix``, ``scale`` and ``dtype`` of the config's ``SaveMaskd`` that writes ``key`` (a 0/255 ``uint8`` mask
+    ``_seg`` when there is none), so that other runtimes write what the bundle writes."""
+    steps = config.resolve("postprocessing")
+    steps = steps.arguments()["transforms"] if isinstance(steps, Component) else steps
+    for step in steps:
+        if isinstance(step, Component) and step.name.endswith("SaveMaskd") and not step.disabled():
+            arguments = step.arguments()
+            if key in ([arguments["keys"]] if isinstance(arguments["keys"], str) else arguments["keys"]):
+                return {name: arguments.get(name, default) for name, default in SAVED_DEFAULTS.items()}
+    return dict(SAVED_DEFAULTS)

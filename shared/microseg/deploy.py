@@ -12,8 +12,9 @@ inferer and postprocessing, with the bundle's own file loader and writer left ou
 ``LoadImage``/``SaveImage``); :class:`MaskWriterOperator` (ours) writes the mask like the input, as ``microseg
 segment`` names it.
 
-MONAI Deploy hands bundle outputs of type ``image`` on as ``uint8``: masks are exact; instance labels (DSB, GlaS)
-above 255 would wrap, so this example is for the binary-mask bundles (FIB-SEM, TEM). Needs
+MONAI Deploy hands bundle outputs of type ``image`` on as ``uint8``: masks are exact, instance labels (DSB, GlaS
+U-Net) are exact up to 255 objects per image (more wrap around). Detector bundles (Mask R-CNN) do not run here: the
+operator has no output type for their detections. Needs
 ``pip install monai-deploy-app-sdk`` (Holoscan; see the README for the extra packages it needs on a CPU machine).
 """
 
@@ -33,10 +34,17 @@ from monai.deploy.operators.monai_bundle_inference_operator import (
     MonaiBundleInferenceOperator,
 )
 
+from microseg.config import embedded_config, saved_format
 from microseg.io.load import read_channel_first
 from microseg.io.writers import write_prediction
 
-__all__ = ["BundleOperator", "MaskWriterOperator", "MicroscopyLoaderOperator", "MicrosegDeployApp", "main"]
+__all__ = [
+    "BundleOperator",
+    "MaskWriterOperator",
+    "MicroscopyLoaderOperator",
+    "MicrosegDeployApp",
+    "main",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -72,12 +80,20 @@ class BundleOperator(MonaiBundleInferenceOperator):
 
 class MaskWriterOperator(Operator):
     """Receive ``pred`` (a MONAI Deploy ``Image``: ``(H, W)``, or ``(W, H, Z)`` for a stack as the bundle operator
-    lays 3D out) and write it like the input into ``output_folder`` (0/255 ``uint8``, ``<name>_seg``)."""
+    lays 3D out) and write it like the input into ``output_folder``, as the bundle's ``SaveMaskd`` would
+    (:func:`microseg.config.saved_format`: a 0/255 mask, or instance labels)."""
 
     def __init__(
-        self, fragment: Fragment, *args, input_path: str | os.PathLike, output_folder: str | os.PathLike, **kwargs
+        self,
+        fragment: Fragment,
+        *args,
+        input_path: str | os.PathLike,
+        output_folder: str | os.PathLike,
+        saved: dict | None = None,
+        **kwargs,
     ) -> None:
         self.input_path, self.output_folder = Path(input_path), Path(output_folder)
+        self.saved = saved or {"postfix": "_seg", "scale": 255, "dtype": "uint8"}
         self.written: list[str] = []
         super().__init__(fragment, *args, **kwargs)
 
@@ -90,9 +106,8 @@ class MaskWriterOperator(Operator):
         if mask.ndim == 3:
             mask = np.swapaxes(mask, 0, 2)  # MONAI Deploy's (W, H, Z) back to (Z, H, W)
         names = image.metadata().get("slice_names")
-        path = write_prediction(
-            mask[None], self.input_path, self.output_folder, scale=255, slice_names=names.split("\n") if names else None
-        )
+        slice_names = names.split("\n") if names else None
+        path = write_prediction(mask[None], self.input_path, self.output_folder, slice_names=slice_names, **self.saved)
         self.written.append(path)
         logger.info("%s -> %s", self.input_path, path)
 
@@ -127,7 +142,11 @@ class MicrosegDeployApp(Application):
             name="bundle",
         )
         self.writer = MaskWriterOperator(
-            self, input_path=self.input_path, output_folder=self.output_folder, name="writer"
+            self,
+            input_path=self.input_path,
+            output_folder=self.output_folder,
+            saved=saved_format(embedded_config(self.bundle_path)),
+            name="writer",
         )
         self.add_flow(loader, bundle, {("image", "image")})
         self.add_flow(bundle, self.writer, {("pred", "pred")})
