@@ -198,7 +198,12 @@ class Microseg:
 
             names = providers.split(",") if isinstance(providers, str) else list(providers)
             segment(
-                bundle, input, output, [n for n in names if n] or None, as_bool(trust_bundle), **_normalise(overrides)
+                bundle,
+                input,
+                output,
+                [n for n in names if n] or None,
+                as_bool(trust_bundle, "trust_bundle"),
+                **_normalise(overrides),
             )
             return str(output)
         if runtime != "torch":

@@ -3,8 +3,18 @@
 from __future__ import annotations
 
 from microseg.networks.deep_residual_unet import DeepResidualUNet
+from microseg.networks.deepem3d import DeepEM3D
 from microseg.networks.inferer_network import InfererNetwork
 from microseg.networks.mask_rcnn import PRETRAINED, mask_rcnn_resnet50_fpn
 from microseg.networks.mask_rcnn_foreground import MaskRCNNForeground
+from microseg.networks.multires_unet import MultiResUNet
 
-__all__ = ["PRETRAINED", "DeepResidualUNet", "InfererNetwork", "MaskRCNNForeground", "mask_rcnn_resnet50_fpn"]
+__all__ = [
+    "PRETRAINED",
+    "DeepEM3D",
+    "DeepResidualUNet",
+    "InfererNetwork",
+    "MaskRCNNForeground",
+    "MultiResUNet",
+    "mask_rcnn_resnet50_fpn",
+]
