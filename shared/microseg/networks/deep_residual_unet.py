@@ -8,6 +8,8 @@ import torch
 from monai.networks.layers.factories import Conv, Norm
 from torch import nn
 
+from microseg.networks.checks import check_divisible
+
 __all__ = ["DeepResidualUNet"]
 
 
@@ -33,15 +35,6 @@ class _ResidualUnit(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.residual(x) + self.shortcut(x)
-
-
-@torch.jit.unused
-def _check_spatial_size(shape: Sequence[int], divisor: int) -> None:
-    if any(size % divisor for size in shape):
-        raise ValueError(
-            f"DeepResidualUNet: spatial size {tuple(shape)} is not divisible by {divisor}; pad or crop the input to "
-            f"a multiple of {divisor} (the bundles' inferers do this)."
-        )
 
 
 class DeepResidualUNet(nn.Module):
@@ -104,7 +97,7 @@ class DeepResidualUNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not torch.jit.is_scripting() and not torch.compiler.is_compiling():
-            _check_spatial_size(x.shape[2:], self.divisor)
+            check_divisible("DeepResidualUNet", x.shape[2:], self.divisor)
         skips: list[torch.Tensor] = []
         for unit in self.encoder:
             x = unit(x)

@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from microseg.networks.checks import check_divisible
+
 __all__ = ["DeepEM3D"]
 
 
@@ -195,8 +197,4 @@ class DeepEM3D(nn.Module):
 def _check_input(shape: Sequence[int], slices: int, divisor: int) -> None:
     if len(shape) != 4 or shape[1] != slices:
         raise ValueError(f"DeepEM3D: expected (B, {slices}, H, W) input ({slices} adjacent slices), got {tuple(shape)}")
-    if any(size % divisor for size in shape[2:]):
-        raise ValueError(
-            f"DeepEM3D: spatial size {tuple(shape[2:])} is not divisible by {divisor}; pad or crop the input to a "
-            f"multiple of {divisor} (the bundles' tiled inferers do this)."
-        )
+    check_divisible("DeepEM3D", shape[2:], divisor)

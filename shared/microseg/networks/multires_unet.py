@@ -8,6 +8,8 @@ import torch
 from monai.networks.layers.factories import Conv, Norm, Pool
 from torch import nn
 
+from microseg.networks.checks import check_divisible
+
 __all__ = ["MultiResUNet"]
 
 
@@ -130,7 +132,7 @@ class MultiResUNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not torch.jit.is_scripting() and not torch.compiler.is_compiling():
-            _check_spatial_size(x.shape[2:], self.divisor)
+            check_divisible("MultiResUNet", x.shape[2:], self.divisor)
         skips: list[torch.Tensor] = []
         for block, path in zip(self.encoder, self.paths):  # noqa: B905 - TorchScript has no strict
             x = block(x)
@@ -140,12 +142,3 @@ class MultiResUNet(nn.Module):
         for up, block in zip(self.ups, self.decoder):  # noqa: B905 - TorchScript has no strict
             x = block(torch.cat([up(x), skips.pop()], dim=1))
         return self.head(x)
-
-
-@torch.jit.unused
-def _check_spatial_size(shape: Sequence[int], divisor: int) -> None:
-    if any(size % divisor for size in shape):
-        raise ValueError(
-            f"MultiResUNet: spatial size {tuple(shape)} is not divisible by {divisor}; pad or crop the input to a "
-            f"multiple of {divisor} (the bundles' tiled inferers do this)."
-        )
