@@ -156,3 +156,34 @@ def test_failed_inputs_are_skipped_and_counted(tmp_path, capsys):
     assert main([*argv, "--output", str(tmp_path / "out")]) == 2
     assert "1 of 2 inputs failed" in capsys.readouterr().err
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["good_seg.tif"]
+
+
+TWINS = [  # (config target, arguments, input kind) for the post-processing steps the default bundles do not run
+    ("microseg.transforms.OtsuThresholdd", {}, "probability"),
+    ("microseg.transforms.HysteresisThresholdd", {"low": 0.4, "high": 0.8}, "probability"),
+    ("FillHolesd", {}, "mask"),
+    ("microseg.transforms.SplitTouchingObjectsd", {"min_depth": 1.0, "sigma": 1.0}, "mask"),
+    ("microseg.transforms.FillInstanceHolesd", {}, "labels"),
+    ("RemoveSmallObjectsd", {"min_size": 20, "connectivity": 1}, "labels"),
+]
+
+
+@pytest.mark.parametrize(("target", "arguments", "kind"), TWINS, ids=[t[0].rsplit(".", 1)[-1] for t in TWINS])
+def test_numpy_twins_equal_the_monai_transforms(target, arguments, kind):
+    import monai.transforms
+    import torch
+    from scipy import ndimage
+
+    import microseg.transforms
+    from microseg.onnx_infer import TRANSFORMS
+
+    rng = np.random.default_rng(0)
+    probability = ndimage.gaussian_filter(rng.random((1, 64, 80)), (0, 3, 3)).astype(np.float32)
+    probability = (probability - probability.min()) / (probability.max() - probability.min())
+    mask = (probability > 0.5).astype(np.float32)
+    array = {"probability": probability, "mask": mask, "labels": ndimage.label(mask[0])[0][None].astype(np.int32)}[kind]
+    module = microseg.transforms if target.startswith("microseg.") else monai.transforms
+    expected = getattr(module, target.rsplit(".", 1)[-1])(keys="pred", **arguments)({"pred": torch.from_numpy(array)})
+    got = TRANSFORMS[target](keys="pred", **arguments)({"pred": array})
+    np.testing.assert_array_equal(got["pred"], np.asarray(expected["pred"]))
+    assert got["pred"].dtype == np.asarray(expected["pred"]).dtype

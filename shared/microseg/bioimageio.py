@@ -104,12 +104,6 @@ def _activation(steps: Sequence[Component]) -> dict | None:
     return None
 
 
-def _postprocessing_steps(config: BundleConfig) -> list[Component]:
-    value = config.resolve("postprocessing")
-    value = value.arguments()["transforms"] if isinstance(value, Component) else value
-    return [v for v in value if isinstance(v, Component) and not v.disabled()]
-
-
 def _cite(references: Sequence[str]) -> list[dict]:
     """Citations with a DOI or URL (bioimage.io requires one); others stay in the documentation only."""
     cites = []
@@ -281,9 +275,8 @@ def bioimageio_description(bundle: str | os.PathLike, folder: str | os.PathLike)
             "export a segmentation bundle (e.g. he_gland_segmentation) instead."
         )
     config = BundleConfig([root / "configs" / "inference.json"], {"bundle_root": str(root)})
-    preprocessing = config.resolve("preprocessing")
-    pre_ops, notes = _preprocessing(preprocessing.arguments()["transforms"])
-    activation = _activation(_postprocessing_steps(config))
+    pre_ops, notes = _preprocessing(config.components("preprocessing"))
+    activation = _activation(config.components("postprocessing"))
     weights, network = _weights(root, config, folder)
     channels = int(config.resolve("network_def").arguments().get("in_channels", image["num_channels"]))
 

@@ -110,6 +110,15 @@ class BundleConfig:
         """The value of ``key`` with every reference and expression in it resolved."""
         return self.resolve_value(self[key])
 
+    def components(self, key: str) -> list[Component]:
+        """The enabled components of ``key``: a ``Compose`` (its ``transforms``), a list, or one component; what MONAI
+        would instantiate, not instantiated."""
+        value = self.resolve(key)
+        if isinstance(value, Component) and value.name == "Compose":
+            value = value.arguments()["transforms"]
+        value = [value] if isinstance(value, Component) else value
+        return [v for v in value if isinstance(v, Component) and not v.disabled()]
+
     def resolve_value(self, value: Any) -> Any:
         """``value`` with references, expressions and nested values resolved (a component: a :class:`Component`)."""
         if isinstance(value, str) and value.startswith("@"):
@@ -146,15 +155,14 @@ def embedded_config(torchscript: str | os.PathLike, **overrides) -> BundleConfig
 
 
 SAVED_DEFAULTS = {"postfix": "_seg", "scale": 255, "dtype": "uint8"}
+"""``SaveMaskd``'s defaults: a 0/255 ``uint8`` mask named ``<input>_seg``."""
 
 
 def saved_format(config: BundleConfig, key: str = "pred") -> dict:
     """``postfix``, ``scale`` and ``dtype`` of the config's ``SaveMaskd`` that writes ``key`` (a 0/255 ``uint8`` mask
     ``_seg`` when there is none), so that other runtimes write what the bundle writes."""
-    steps = config.resolve("postprocessing")
-    steps = steps.arguments()["transforms"] if isinstance(steps, Component) else steps
-    for step in steps:
-        if isinstance(step, Component) and step.name.endswith("SaveMaskd") and not step.disabled():
+    for step in config.components("postprocessing"):
+        if step.name.endswith("SaveMaskd"):
             arguments = step.arguments()
             if key in ([arguments["keys"]] if isinstance(arguments["keys"], str) else arguments["keys"]):
                 return {name: arguments.get(name, default) for name, default in SAVED_DEFAULTS.items()}

@@ -34,7 +34,7 @@ from monai.deploy.operators.monai_bundle_inference_operator import (
     MonaiBundleInferenceOperator,
 )
 
-from microseg.config import embedded_config, saved_format
+from microseg.config import SAVED_DEFAULTS, embedded_config, saved_format
 from microseg.io.load import read_channel_first
 from microseg.io.writers import write_prediction
 
@@ -93,7 +93,7 @@ class MaskWriterOperator(Operator):
         **kwargs,
     ) -> None:
         self.input_path, self.output_folder = Path(input_path), Path(output_folder)
-        self.saved = saved or {"postfix": "_seg", "scale": 255, "dtype": "uint8"}
+        self.saved = saved or dict(SAVED_DEFAULTS)
         self.written: list[str] = []
         super().__init__(fragment, *args, **kwargs)
 

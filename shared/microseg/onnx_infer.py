@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from microseg.config import BundleConfig, Component
+from microseg.config import SAVED_DEFAULTS, BundleConfig, Component
 from microseg.errors import MicrosegInputError
 from microseg.ops import detection, image, labels, tiling
 
@@ -67,9 +67,21 @@ def _per_key(function: Callable[[np.ndarray, Item, str], np.ndarray]) -> Callabl
     return build
 
 
-def _per_channel(function: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
+def _whole(function: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
+    """``function(array, **kwargs)`` on the whole channel-first array."""
+
     def apply(array: np.ndarray, data: Item, key: str, **kwargs) -> np.ndarray:
-        return np.stack([function(channel, **kwargs) for channel in array])
+        return function(array, **kwargs)
+
+    return apply
+
+
+def _per_channel(function: Callable[..., np.ndarray], dtype: Any = None) -> Callable[..., np.ndarray]:
+    """``function(channel, **kwargs)`` on each channel, stacked (and cast to ``dtype``, as the MONAI transform)."""
+
+    def apply(array: np.ndarray, data: Item, key: str, **kwargs) -> np.ndarray:
+        stacked = np.stack([function(channel, **kwargs) for channel in array])
+        return stacked if dtype is None else stacked.astype(dtype)
 
     return apply
 
@@ -179,9 +191,9 @@ def _save(
     keys: str | Sequence[str],
     output_dir: str | os.PathLike,
     meta_key: str = "image",
-    postfix: str = "_seg",
-    scale: float = 255,
-    dtype: str = "uint8",
+    postfix: str = SAVED_DEFAULTS["postfix"],
+    scale: float = SAVED_DEFAULTS["scale"],
+    dtype: str = SAVED_DEFAULTS["dtype"],
     **_,
 ):
     from microseg.io.writers import write_prediction
@@ -207,29 +219,21 @@ TRANSFORMS: dict[str, Callable[..., Callable[[Item], Item]]] = {
     "microseg.transforms.CheckImaged": _per_key(_check),
     "microseg.transforms.ToGreyd": _per_key(_named(image.to_grey)),
     "microseg.transforms.EnsureRGBd": _per_key(_named(image.ensure_rgb)),
-    "microseg.transforms.PercentileNormalized": _per_key(lambda a, d, k, **kw: image.percentile_normalize(a, **kw)),
-    "microseg.transforms.InvertBrightBackgroundd": _per_key(
-        lambda a, d, k, **kw: image.invert_bright_background(a, **kw)
-    ),
-    "ScaleIntensityRanged": _per_key(lambda a, d, k, **kw: image.scale_intensity_range(a, **kw)),
+    "microseg.transforms.PercentileNormalized": _per_key(_whole(image.percentile_normalize)),
+    "microseg.transforms.InvertBrightBackgroundd": _per_key(_whole(image.invert_bright_background)),
+    "ScaleIntensityRanged": _per_key(_whole(image.scale_intensity_range)),
     "microseg.transforms.SeparateUncertaintyd": _separate_uncertainty,
     "Activationsd": _per_key(_activation),
     "CopyItemsd": _copy_items,
     "AsDiscreted": _per_key(_threshold),
     "RemoveSmallObjectsd": _per_key(_remove_small),
     "FillHolesd": _per_key(_per_channel(labels.fill_holes)),
-    "microseg.transforms.OtsuThresholdd": _per_key(
-        lambda a, d, k: np.stack([labels.otsu_threshold(c) for c in a]).astype(np.float32)
-    ),
-    "microseg.transforms.HysteresisThresholdd": _per_key(
-        lambda a, d, k, low=0.3, high=0.7: np.stack([labels.hysteresis_threshold(c, low, high) for c in a]).astype(
-            np.float32
-        )
-    ),
-    "microseg.transforms.ClassWatershedd": _per_key(lambda a, d, k, **kw: labels.class_watershed(a, **kw)[None]),
+    "microseg.transforms.OtsuThresholdd": _per_key(_per_channel(labels.otsu_threshold, np.float32)),
+    "microseg.transforms.HysteresisThresholdd": _per_key(_per_channel(labels.hysteresis_threshold, np.float32)),
+    "microseg.transforms.ClassWatershedd": _per_key(_whole(lambda a, **kw: labels.class_watershed(a, **kw)[None])),
     "microseg.transforms.FillInstanceHolesd": _per_key(_per_channel(labels.fill_instance_holes)),
     "microseg.transforms.SplitTouchingObjectsd": _per_key(
-        lambda a, d, k, **kw: np.stack([labels.split_touching_objects(c > 0, **kw) for c in a])
+        _per_channel(lambda c, **kw: labels.split_touching_objects(c > 0, **kw))
     ),
     "microseg.transforms.FilterDetectionsd": _per_key(_filter_detections),
     "microseg.transforms.MergeDetectionMasksd": _merge_detections,
@@ -247,18 +251,12 @@ def _unsupported(name: str, where: str) -> MicrosegInputError:
     )
 
 
-def build_transforms(value: Any, where: str) -> list[tuple[str, Callable[[Item], Item]]]:
-    """``(name, NumPy transform)`` of each component of a resolved ``Compose`` or list (disabled ones dropped)."""
-    if isinstance(value, Component) and value.name == "Compose":
-        value = value.arguments()["transforms"]
-    if isinstance(value, Component):
-        value = [value]
+def build_transforms(config: BundleConfig, key: str) -> list[tuple[str, Callable[[Item], Item]]]:
+    """``(name, NumPy transform)`` of each enabled component of the config's ``key`` (a ``Compose`` or a list)."""
     built = []
-    for component in value:
-        if component is None or component.disabled():
-            continue
+    for component in config.components(key):
         if component.name not in TRANSFORMS:
-            raise _unsupported(component.name, where)
+            raise _unsupported(component.name, key)
         built.append((component.name, TRANSFORMS[component.name](**component.arguments())))
     return built
 
@@ -337,8 +335,8 @@ class OnnxBundle:
             )
         self.model_path = checked_weights(model)
         self.session = self._session(providers)
-        self.preprocessing = build_transforms(self.config.resolve("preprocessing"), "preprocessing")
-        self.postprocessing = build_transforms(self.config.resolve("postprocessing"), "postprocessing")
+        self.preprocessing = build_transforms(self.config, "preprocessing")
+        self.postprocessing = build_transforms(self.config, "postprocessing")
         self.inferer = build_inferer(self.config.resolve("inferer"))
 
     def _session(self, providers: Sequence[str] | None):
@@ -388,7 +386,7 @@ class OnnxBundle:
         end names how many. Returns the written mask paths.
         """
         self.config["output_dir"] = str(output)
-        self.postprocessing = build_transforms(self.config.resolve("postprocessing"), "postprocessing")
+        self.postprocessing = build_transforms(self.config, "postprocessing")
         written, failed = [], []
         for item in self.inputs(input):
             try:

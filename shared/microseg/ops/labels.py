@@ -60,7 +60,7 @@ def otsu_threshold(channel: np.ndarray) -> np.ndarray:
     return channel > threshold_otsu(channel)
 
 
-def hysteresis_threshold(channel: np.ndarray, low: float, high: float) -> np.ndarray:
+def hysteresis_threshold(channel: np.ndarray, low: float = 0.3, high: float = 0.7) -> np.ndarray:
     """Bool mask: pixels above ``high``, and pixels above ``low`` connected to them (8-connected in 2D)."""
     from skimage.filters import apply_hysteresis_threshold
 
