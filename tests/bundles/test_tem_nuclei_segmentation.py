@@ -134,6 +134,8 @@ def test_non_binary_mask_is_refused(trained, tmp_path):
     assert isinstance(found, MicrosegInputError) and "must be binary" in str(found)
 
 
+# 35-45 s; the slow ONNX Runtime and MONAI Deploy tests export this network too
+@pytest.mark.slow
 def test_export_torchscript_onnx_and_torch_export_parity(trained):
     import torch
 
