@@ -43,6 +43,19 @@ def stack_files(tmp_path: Path) -> dict[str, Path]:
     return {"dir": folder, "image": folder / "training.tif", "label": folder / "training_groundtruth.tif"}
 
 
+def default_models(name: str) -> Path:
+    """The folder of the weights a bundle's ``inference.json`` loads without overrides (``models/`` for a bundle
+    with one model; ``models/<target>/<variant>`` for the SBEM bundle)."""
+    from microseg.bundle import models_dir
+
+    return models_dir(BUNDLES / name)
+
+
+def single_model(name: str) -> bool:
+    """Whether the bundle keeps its one model at ``models/model.pt``, the path MONAI Label and MONAI Deploy read."""
+    return default_models(name) == BUNDLES / name / "models"
+
+
 def copy_bundle(name: str, dest: Path) -> Path:
     """Copy a bundle's configs and docs (no weights) to ``dest/name``."""
     target = dest / name
@@ -54,16 +67,16 @@ def copy_bundle(name: str, dest: Path) -> Path:
 def bundle_with_weights(name: str, dest: Path) -> Path:
     """The installed bundle ``name`` if it ships weights, else a copy in ``dest`` with untrained ones (run it with
     ``--trust_bundle``)."""
-    if (BUNDLES / name / "models" / "model.pt").is_file():
+    from microseg.bundle import load_parser, models_dir
+
+    if (models_dir(BUNDLES / name) / "model.pt").is_file():
         return BUNDLES / name
     import torch
 
-    from microseg.bundle import load_parser
-
     bundle = copy_bundle(name, dest)
-    torch.save(
-        {"model": load_parser(bundle).get_parsed_content("network_def").state_dict()}, bundle / "models" / "model.pt"
-    )
+    folder = models_dir(bundle)
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save({"model": load_parser(bundle).get_parsed_content("network_def").state_dict()}, folder / "model.pt")
     return bundle
 
 

@@ -16,16 +16,14 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import BUNDLES, bundle_with_weights
+from conftest import BUNDLES, bundle_with_weights, default_models, single_model
 from microseg.cli import main
 from microseg.errors import MicrosegInputError
 from microseg.ops.image import percentile_normalize
 from microseg.ops.labels import sigmoid
 
 ALL_BUNDLES = sorted(p.parent.parent.name for p in BUNDLES.glob("*/configs/metadata.json"))
-SHIPS_EXPORTS = {
-    n for n in ALL_BUNDLES if all((BUNDLES / n / "models" / f).is_file() for f in ("model.ts", "model.onnx"))
-}
+SHIPS_EXPORTS = {n for n in ALL_BUNDLES if all((default_models(n) / f).is_file() for f in ("model.ts", "model.onnx"))}
 NAME = "fibsem_mitochondria_segmentation"  # the smallest bundle that ships weights (1.6 M parameters)
 
 
@@ -74,7 +72,10 @@ def test_package_describes_the_bundle(package, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=() if n in SHIPS_EXPORTS else pytest.mark.slow) for n in ALL_BUNDLES]
+    "name",
+    [  # the default run packages the bundles with one shipped model; the others (export or SBEM's default) are slow
+        pytest.param(n, marks=() if n in SHIPS_EXPORTS and single_model(n) else pytest.mark.slow) for n in ALL_BUNDLES
+    ],
 )
 def test_every_bundle_packages_or_says_why_not(name, tmp_path):
     from microseg.bioimageio import export_bioimageio

@@ -12,7 +12,7 @@ import torch
 import yaml
 
 from conftest import BUNDLES, copy_bundle, run_config, synthetic_stack
-from microseg.bundle import check_trusted, checked_weights, file_sha256, load_parser, record_weights
+from microseg.bundle import check_trusted, checked_weights, file_sha256, load_parser, models_dir, record_weights
 from microseg.cli import _input_error, main
 from microseg.errors import MicrosegInputError
 
@@ -47,12 +47,15 @@ def test_every_weight_file_a_config_loads_is_verified_first(name):
 
 
 def _tamper(bundle: Path) -> None:
-    """Put a weight file that is not the released one where the bundle's listing names ``models/model.pt``."""
-    if "models/model.pt" not in _listed(bundle):
+    """Put a weight file that is not the released one where the bundle's listing names its ``model.pt``."""
+    weights = models_dir(bundle) / "model.pt"
+    relative = weights.relative_to(bundle).as_posix()
+    if relative not in _listed(bundle):
         listing = yaml.safe_load((bundle / "large_files.yml").read_text())
-        listing["large_files"] = [{"path": "models/model.pt", "hash_val": "0" * 64, "hash_type": "sha256", "size": 1}]
+        listing["large_files"] = [{"path": relative, "hash_val": "0" * 64, "hash_type": "sha256", "size": 1}]
         (bundle / "large_files.yml").write_text(yaml.safe_dump(listing))
-    torch.save({"model": {}}, bundle / "models" / "model.pt")
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"model": {}}, weights)
 
 
 @pytest.mark.parametrize("name", ALL_BUNDLES)

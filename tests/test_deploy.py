@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from conftest import BUNDLES, bundle_with_weights, synthetic_stack
+from conftest import BUNDLES, bundle_with_weights, single_model, synthetic_stack
 from microseg.cli import main
 from microseg.io.load import read_channel_first
 from test_onnx_infer import ALL_BUNDLES, _read, write_inputs
@@ -35,7 +35,7 @@ def test_loader_gives_channel_first_images_with_their_metadata(tmp_path):
 
 def _deployable(name: str) -> bool:
     metadata = json.loads((BUNDLES / name / "configs" / "metadata.json").read_text())
-    return metadata["network_data_format"]["outputs"]["pred"]["type"] == "image"
+    return metadata["network_data_format"]["outputs"]["pred"]["type"] == "image" and single_model(name)
 
 
 DEPLOYABLE = [n for n in ALL_BUNDLES if _deployable(n)]

@@ -18,12 +18,12 @@ import pytest
 import tifffile
 from PIL import Image
 
-from conftest import BUNDLES, bundle_with_weights, synthetic_glands, synthetic_nuclei, synthetic_stack
+from conftest import BUNDLES, bundle_with_weights, default_models, synthetic_glands, synthetic_nuclei, synthetic_stack
 from microseg.cli import main
 from microseg.errors import MicrosegInputError
 
 ALL_BUNDLES = sorted(p.name for p in BUNDLES.iterdir() if (p / "configs" / "metadata.json").is_file())
-SHIPS_ONNX = {name for name in ALL_BUNDLES if (BUNDLES / name / "models" / "model.onnx").is_file()}
+SHIPS_ONNX = {name for name in ALL_BUNDLES if (default_models(name) / "model.onnx").is_file()}
 PROBABILITY_TOLERANCE = 1e-4  # ONNX Runtime and PyTorch kernels differ in float32 rounding (about 1e-5 on logits)
 
 NO_TORCH = """

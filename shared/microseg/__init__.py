@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import importlib
 
-__version__ = "0.7.0"
+__version__ = "0.8.0"
 
 _SUBPACKAGES = (
     "bioimageio",
@@ -25,16 +25,19 @@ _SUBPACKAGES = (
     "deploy",
     "engines",
     "errors",
+    "evaluation",
     "export",
     "handlers",
     "inferers",
     "io",
+    "largeimage",
     "losses",
     "metrics",
     "networks",
     "onnx_infer",
     "ops",
     "transforms",
+    "variants",
 )
 __all__ = ["__version__", *_SUBPACKAGES]
 

@@ -210,7 +210,7 @@ def _weights(root: Path, config: BundleConfig, folder: Path) -> tuple[dict, Any]
     """The three weight entries (files written into ``folder``) and the loaded network."""
     import torch
 
-    from microseg.bundle import load_network
+    from microseg.bundle import load_network, models_dir
     from microseg.export import export_onnx, export_torchscript
 
     network = load_network(root)
@@ -218,7 +218,7 @@ def _weights(root: Path, config: BundleConfig, folder: Path) -> tuple[dict, Any]
     version = torch.__version__.split("+")[0]
     files = {}
     for fmt, name, export in (("torchscript", "model.ts", export_torchscript), ("onnx", "model.onnx", export_onnx)):
-        shipped = root / "models" / name
+        shipped = models_dir(root) / name
         files[fmt] = folder / name
         if shipped.is_file():
             shutil.copy(checked_weights(shipped), files[fmt])

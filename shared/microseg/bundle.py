@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -13,6 +14,8 @@ from microseg.errors import MicrosegInputError
 
 if TYPE_CHECKING:
     import torch
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "bundle_dirs",
@@ -24,10 +27,13 @@ __all__ = [
     "large_files_entries",
     "load_network",
     "load_parser",
+    "load_weights",
+    "models_dir",
     "network_input_channels",
     "record_weights",
     "require_weights",
     "resolve_bundle",
+    "stored_threshold",
     "write_large_files",
 ]
 
@@ -81,10 +87,45 @@ def load_parser(bundle: str | os.PathLike, config: str = "inference.json", **ove
     return parser
 
 
-def network_input_channels(bundle: str | os.PathLike) -> int:
-    """Input channels of the bundle's network, from ``network_data_format`` of its metadata."""
-    meta = json.loads((resolve_bundle(bundle) / "configs" / "metadata.json").read_text())
-    return int(meta["network_data_format"]["inputs"]["image"]["num_channels"])
+def network_input_channels(bundle: str | os.PathLike, **overrides) -> int:
+    """Input channels of the bundle's network: ``num_channels`` of the image in its metadata's
+    ``network_data_format``, times the adjacent slices it reads (``context_slices`` of ``inference.json``, 1 if none;
+    a config override such as ``variant`` may change it)."""
+    root = resolve_bundle(bundle)
+    meta = json.loads((root / "configs" / "metadata.json").read_text())
+    channels = int(meta["network_data_format"]["inputs"]["image"]["num_channels"])
+    parser = load_parser(root, **overrides)
+    return channels * (int(parser.get_parsed_content("context_slices")) if "context_slices" in parser else 1)
+
+
+def models_dir(bundle: str | os.PathLike, **overrides) -> Path:
+    """The folder of the weights that ``inference.json`` loads (its ``ckpt_dir``; ``models/`` if it has none). A
+    bundle with several models (one per target and variant) picks the folder by config overrides."""
+    root = resolve_bundle(bundle)
+    parser = load_parser(root, **overrides)
+    return Path(parser.get_parsed_content("ckpt_dir")) if "ckpt_dir" in parser else root / "models"
+
+
+THRESHOLDS_FILE = "thresholds.json"
+
+
+def stored_threshold(folder: str | os.PathLike, default: float = 0.5) -> float:
+    """The probability threshold tuned for the weights in ``folder`` (``thresholds.json`` next to ``model.pt``,
+    written by ``scripts/tune_thresholds.py``), or ``default`` when there is none (a logged warning says so)."""
+    path = Path(folder) / THRESHOLDS_FILE
+    if not path.is_file():
+        logger.warning("%s not found: using the probability threshold %s", path, default)
+        return float(default)
+    try:
+        value = float(json.loads(path.read_text())["threshold"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise MicrosegInputError(
+            f"{path}: expected a JSON object with a numeric 'threshold' ({error}); run scripts/tune_thresholds.py "
+            "again or pass --threshold."
+        ) from error
+    if not 0 < value < 1:
+        raise MicrosegInputError(f"{path}: threshold {value} is not between 0 and 1; pass --threshold to override.")
+    return value
 
 
 def require_weights(path: str | os.PathLike) -> Path:
@@ -172,11 +213,17 @@ NOT_LISTED = ("checkpoint_last.pt",)  # training state, rewritten every epoch
 
 
 def large_files_entries(bundle: str | os.PathLike) -> list[dict]:
-    """``large_files.yml`` entries for every weight file under the bundle's ``models/`` (path, SHA-256, size)."""
+    """``large_files.yml`` entries for every weight file under the bundle's ``models/`` and its sub-folders (path,
+    SHA-256, size)."""
     root = Path(bundle)
     return [
-        {"path": f"models/{p.name}", "hash_val": file_sha256(p), "hash_type": "sha256", "size": p.stat().st_size}
-        for p in sorted((root / "models").iterdir())
+        {
+            "path": p.relative_to(root).as_posix(),
+            "hash_val": file_sha256(p),
+            "hash_type": "sha256",
+            "size": p.stat().st_size,
+        }
+        for p in sorted((root / "models").rglob("*"))
         if p.suffix in WEIGHT_SUFFIXES and p.name not in NOT_LISTED
     ]
 
@@ -230,10 +277,20 @@ def check_trusted(bundle: str | os.PathLike, trust: bool = False) -> Path:
     )
 
 
+def load_weights(network: torch.nn.Module, path: str | os.PathLike, device: str = "cpu") -> torch.nn.Module:
+    """``network`` with the weights of ``path`` loaded (``torch.load(weights_only=True)``; a ``{"model": state}``
+    checkpoint or a bare state dict), for configs that assemble several trained networks (an ensemble)."""
+    import torch
+
+    state = torch.load(checked_weights(path), map_location=device, weights_only=True)
+    network.load_state_dict(state.get("model", state) if isinstance(state, dict) else state)
+    return network
+
+
 def load_network(
     bundle: str | os.PathLike, weights: str | os.PathLike | None = None, device: str = "cpu", **overrides
 ) -> torch.nn.Module:
-    """The bundle's ``network_def`` with weights loaded (default ``models/model.pt``), in eval mode.
+    """The bundle's ``network_def`` with weights loaded (default ``model.pt`` in :func:`models_dir`), in eval mode.
 
     The weight file is read with ``torch.load(weights_only=True)``; a checkpoint holding ``{"model": state_dict}``
     (as MONAI's ``CheckpointSaver`` writes) or a bare state dict both work.
@@ -241,9 +298,5 @@ def load_network(
     root = resolve_bundle(bundle)
     parser = load_parser(root, **overrides)
     network = parser.get_parsed_content("network_def")
-    import torch
-
-    path = checked_weights(weights if weights is not None else root / "models" / "model.pt")
-    state = torch.load(path, map_location=device, weights_only=True)
-    network.load_state_dict(state.get("model", state) if isinstance(state, dict) else state)
+    load_weights(network, weights if weights is not None else models_dir(root, **overrides) / "model.pt", device)
     return network.to(device).eval()

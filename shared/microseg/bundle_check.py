@@ -174,8 +174,8 @@ def check_weights(root: Path) -> list[str]:
     listed = {entry.get("path") for entry in entries}
     models = root / "models"
     shipped = sorted(
-        f"models/{p.name}"
-        for p in (models.iterdir() if models.is_dir() else [])
+        p.relative_to(root).as_posix()
+        for p in (models.rglob("*") if models.is_dir() else [])
         if p.suffix in WEIGHT_SUFFIXES and p.name not in NOT_LISTED
     )
     for name in shipped:
@@ -188,11 +188,13 @@ def check_weights(root: Path) -> list[str]:
 
 
 def check_parity_files(root: Path, tolerance: float = PARITY_TOLERANCE) -> list[str]:
-    """The exported ``models/model.ts``, ``model.onnx`` and ``model.pt2`` (those present) agree with ``model.pt``."""
+    """The exported ``model.ts``, ``model.onnx`` and ``model.pt2`` (those present) agree with ``model.pt``, in the
+    weight folder ``inference.json`` loads by default (:func:`~microseg.bundle.models_dir`)."""
+    from microseg.bundle import models_dir
     from microseg.errors import MicrosegInputError
     from microseg.export import check_parity
 
-    models = root / "models"
+    models = models_dir(root)
     if not (models / "model.pt").is_file() or not any(
         (models / f).is_file() for f in ("model.ts", "model.onnx", "model.pt2")
     ):
@@ -202,7 +204,7 @@ def check_parity_files(root: Path, tolerance: float = PARITY_TOLERANCE) -> list[
     except MicrosegInputError as error:
         return [f"{models}: parity not checked: {error}"]
     return [
-        f"{root / 'models'}: {name} output differs from eager PyTorch by {diff:.3g} (more than {tolerance:g}); "
+        f"{models}: {name} output differs from eager PyTorch by {diff:.3g} (more than {tolerance:g}); "
         "export again (microseg export --bundle ...)."
         for name, diff in differences.items()
         if not diff <= tolerance

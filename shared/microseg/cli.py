@@ -213,6 +213,41 @@ class Microseg:
         )
         return str(output)
 
+    def segment_large(
+        self,
+        bundle: str,
+        input: str,
+        output: str,
+        block_size: int = 2048,
+        save_probabilities: bool = True,
+        device: str | None = None,
+        trust_bundle: bool = False,
+        runtime: str = "torch",
+        providers: str | Sequence[str] = (),
+        **overrides,
+    ) -> str:
+        """Segment an image or volume larger than memory into a chunked ``output.h5`` or ``output.zarr``
+        (``mask`` uint8, ``probability`` float32), reading ``input`` (TIFF, ``file.h5:/dataset``, ``.zarr``, folder
+        of slices) block by block (:mod:`microseg.largeimage`). Under ``torchrun --nproc_per_node N`` the blocks
+        are shared among the processes; the result is the same. ``--runtime onnx`` runs ``model.onnx`` on ONNX
+        Runtime without PyTorch (one process)."""
+        from microseg.largeimage import segment_large
+
+        names = providers.split(",") if isinstance(providers, str) else list(providers)
+        result = segment_large(
+            bundle,
+            input,
+            output,
+            int(block_size),
+            as_bool(save_probabilities, "save_probabilities"),
+            device,
+            as_bool(trust_bundle, "trust_bundle"),
+            runtime,
+            [n for n in names if n] or None,
+            **_normalise(overrides),
+        )
+        return result["output"]
+
     def evaluate(self, bundle: str, dataset_dir: str, output: str, trust_bundle: bool = False, **overrides) -> str:
         """Evaluate the bundle's weights on ``dataset_dir``; writes ``metrics.json`` and a per-slice/image CSV."""
         configs = ["train.json", "evaluate.json"]
@@ -255,9 +290,13 @@ class Microseg:
         formats: str | Sequence[str] = ("torchscript", "onnx"),
         check: bool = True,
         trust_bundle: bool = False,
+        **overrides,
     ) -> dict | str:
         """Write ``models/model.ts`` and ``models/model.onnx`` from ``models/model.pt`` and check their parity;
         ``--formats torchscript,onnx,pt2`` adds a ``torch.export`` program (``models/model.pt2``).
+
+        Other ``--key value`` options are config overrides that pick the model of a bundle with several (SBEM:
+        ``--target membrane --variant deepem3d_1fm``); the files go to that model's folder.
 
         ``microseg export --format bioimageio BUNDLE OUT.zip`` writes a BioImage Model Zoo package instead
         (:mod:`microseg.bioimageio`; check it with ``bioimageio test OUT.zip``).
@@ -281,7 +320,7 @@ class Microseg:
         from microseg.export import export_bundle
 
         names = formats.split(",") if isinstance(formats, str) else list(formats)
-        return export_bundle(root, names, as_bool(check, "check"))
+        return export_bundle(root, names, as_bool(check, "check"), **_normalise(overrides))
 
 
 _input_error = find_input_error  # the name the tests and older callers use

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from microseg.bundle import load_network, network_input_channels, record_weights, resolve_bundle
+from microseg.bundle import load_network, models_dir, network_input_channels, record_weights, resolve_bundle
 from microseg.io.writers import atomic_output
 
 __all__ = ["check_parity", "export_bundle", "export_onnx", "export_program", "export_torchscript"]
@@ -35,22 +35,28 @@ PARITY_SHAPES = ((1, 256, 256), (2, 320, 448))
 
 
 def export_torchscript(
-    bundle: str | os.PathLike, filepath: str | os.PathLike | None = None, weights: str | os.PathLike | None = None
+    bundle: str | os.PathLike,
+    filepath: str | os.PathLike | None = None,
+    weights: str | os.PathLike | None = None,
+    **overrides,
 ) -> Path:
-    """Write ``models/model.ts`` (or ``filepath``) from ``models/model.pt`` (or ``weights``) with
-    ``monai.bundle.ckpt_export``."""
+    """Write ``model.ts`` (or ``filepath``) from ``model.pt`` (or ``weights``) in the bundle's weight folder
+    (:func:`~microseg.bundle.models_dir`, chosen by ``overrides``) with ``monai.bundle.ckpt_export``; the
+    overrides are stored in the embedded config."""
     from monai.bundle import ckpt_export
 
     root = resolve_bundle(bundle)
-    target = Path(filepath) if filepath is not None else root / "models" / "model.ts"
+    folder = models_dir(root, **overrides)
+    target = Path(filepath) if filepath is not None else folder / "model.ts"
     ckpt_export(
         net_id="network_def",
         filepath=str(target),
-        ckpt_file=str(weights if weights is not None else root / "models" / "model.pt"),
+        ckpt_file=str(weights if weights is not None else folder / "model.pt"),
         meta_file=str(root / "configs" / "metadata.json"),
         config_file=str(root / "configs" / "inference.json"),
         key_in_ckpt="model",
         bundle_root=str(root),
+        **overrides,
     )
     return target
 
@@ -59,7 +65,7 @@ DETECTION_OUTPUTS = ("boxes", "labels", "scores", "masks")
 STRIDES = (8, 16, 32)  # the spatial divisors tried for torch.export's dynamic height and width
 
 
-def export_program(bundle: str | os.PathLike, filepath: str | os.PathLike | None = None) -> Path:
+def export_program(bundle: str | os.PathLike, filepath: str | os.PathLike | None = None, **overrides) -> Path:
     """Write ``models/model.pt2`` (or ``filepath``) with ``torch.export``: dynamic batch, height and width.
 
     Height and width are dynamic multiples of the smallest of :data:`STRIDES` that the network accepts (its total
@@ -75,9 +81,9 @@ def export_program(bundle: str | os.PathLike, filepath: str | os.PathLike | None
         raise ValueError(
             f"{root.name}: torch.export does not take torchvision's Mask R-CNN; export TorchScript instead"
         )
-    network = load_network(root)
+    network = load_network(root, **overrides)
     argument = next(iter(inspect.signature(network.forward).parameters))
-    example = torch.rand(2, network_input_channels(root), 256, 320)
+    example = torch.rand(2, network_input_channels(root, **overrides), 256, 320)
     errors = []
     for stride in STRIDES:
         batch, height, width = Dim("batch", min=1, max=4096), Dim("h", min=1, max=4096), Dim("w", min=1, max=4096)
@@ -87,7 +93,7 @@ def export_program(bundle: str | os.PathLike, filepath: str | os.PathLike | None
         except Exception as error:  # torch reports a stride the network cannot take as a constraint violation
             errors.append(f"stride {stride}: {type(error).__name__}")
             continue
-        target = Path(filepath) if filepath is not None else root / "models" / "model.pt2"
+        target = Path(filepath) if filepath is not None else models_dir(root, **overrides) / "model.pt2"
         with atomic_output(target) as tmp:
             torch.export.save(program, str(tmp))
         logger.info("%s: torch.export program with height and width multiples of %d", target, stride)
@@ -122,16 +128,18 @@ def _export_detector_onnx(network: torch.nn.Module, target: Path, opset: int = 1
     os.replace(tmp, target)
 
 
-def export_onnx(bundle: str | os.PathLike, filepath: str | os.PathLike | None = None, opset: int = 18) -> Path:
+def export_onnx(
+    bundle: str | os.PathLike, filepath: str | os.PathLike | None = None, opset: int = 18, **overrides
+) -> Path:
     """Write ``models/model.onnx`` (or ``filepath``) with dynamic batch, height and width (input ``image``,
     output ``pred``: logits); a detector is exported by :func:`_export_detector_onnx`."""
     root = resolve_bundle(bundle)
-    target = Path(filepath) if filepath is not None else root / "models" / "model.onnx"
-    network = load_network(root)
+    target = Path(filepath) if filepath is not None else models_dir(root, **overrides) / "model.onnx"
+    network = load_network(root, **overrides)
     if _is_detector(root):
         _export_detector_onnx(network, target)
         return target
-    example = torch.rand(1, network_input_channels(root), 256, 256)
+    example = torch.rand(1, network_input_channels(root, **overrides), 256, 256)
     batch = torch.export.Dim("batch", min=1, max=1024)
     height, width = 16 * torch.export.Dim("h16", min=1, max=4096), 16 * torch.export.Dim("w16", min=1, max=4096)
     tmp = target.with_name(target.name + ".partial")
@@ -168,7 +176,7 @@ def _detections_diff(expected: list[dict], actual: list[dict]) -> float:
     return worst
 
 
-def _detector_parity(root: Path, network: torch.nn.Module, shapes: Sequence[Sequence[int]], seed: int) -> dict:
+def _detector_parity(models: Path, network: torch.nn.Module, shapes: Sequence[Sequence[int]], seed: int) -> dict:
     """TorchScript and ONNX Runtime parity of a torchvision detector on smooth random images."""
     generator = torch.Generator().manual_seed(seed)
     inputs = [
@@ -178,7 +186,7 @@ def _detector_parity(root: Path, network: torch.nn.Module, shapes: Sequence[Sequ
     result: dict[str, float] = {}
     with torch.no_grad():
         expected = [network(list(x)) for x in inputs]
-    ts_path, onnx_path = root / "models" / "model.ts", root / "models" / "model.onnx"
+    ts_path, onnx_path = models / "model.ts", models / "model.onnx"
     if ts_path.is_file():
         scripted = torch.jit.load(str(ts_path), map_location="cpu").eval()
         with torch.no_grad():
@@ -200,7 +208,7 @@ def _detector_parity(root: Path, network: torch.nn.Module, shapes: Sequence[Sequ
 
 
 def check_parity(
-    bundle: str | os.PathLike, shapes: Sequence[Sequence[int]] = PARITY_SHAPES, seed: int = 0
+    bundle: str | os.PathLike, shapes: Sequence[Sequence[int]] = PARITY_SHAPES, seed: int = 0, **overrides
 ) -> dict[str, float]:
     """Largest absolute difference of the TorchScript and ONNX Runtime outputs from eager PyTorch.
 
@@ -217,16 +225,16 @@ def check_parity(
         file is missing is left out).
     """
     root = resolve_bundle(bundle)
-    network = load_network(root)
+    network, models = load_network(root, **overrides), models_dir(root, **overrides)
     if _is_detector(root):
-        return _detector_parity(root, network, shapes, seed)
-    channels = network_input_channels(root)
+        return _detector_parity(models, network, shapes, seed)
+    channels = network_input_channels(root, **overrides)
     generator = torch.Generator().manual_seed(seed)
     inputs = [torch.rand(b, channels, h, w, generator=generator) for b, h, w in shapes]
     with torch.no_grad():
         expected = [network(x).numpy() for x in inputs]
     result: dict[str, float] = {}
-    ts_path, onnx_path = root / "models" / "model.ts", root / "models" / "model.onnx"
+    ts_path, onnx_path = models / "model.ts", models / "model.onnx"
     if ts_path.is_file():
         scripted = torch.jit.load(str(ts_path), map_location="cpu").eval()
         with torch.no_grad():
@@ -241,7 +249,7 @@ def check_parity(
             float(np.abs(session.run(None, {"image": x.numpy()})[0] - e).max())
             for x, e in zip(inputs, expected, strict=True)
         )
-    program_path = root / "models" / "model.pt2"
+    program_path = models / "model.pt2"
     if program_path.is_file():
         program = torch.export.load(str(program_path)).module()
         with torch.no_grad():
@@ -252,23 +260,24 @@ def check_parity(
 
 
 def export_bundle(
-    bundle: str | os.PathLike, formats: Sequence[str] = ("torchscript", "onnx"), check: bool = True
+    bundle: str | os.PathLike, formats: Sequence[str] = ("torchscript", "onnx"), check: bool = True, **overrides
 ) -> dict:
-    """Export to every format of ``formats`` and, with ``check``, report the parity with eager PyTorch."""
+    """Export to every format of ``formats`` and, with ``check``, report the parity with eager PyTorch; ``overrides``
+    pick the model of a bundle that has several (e.g. ``variant="deepem3d_3fm"``)."""
     unknown = set(formats) - {"torchscript", "onnx", "pt2"}
     if unknown:
         raise ValueError(f"unknown export formats {sorted(unknown)}; use 'torchscript', 'onnx' and/or 'pt2'")
     written = {}
     if "torchscript" in formats:
-        written["torchscript"] = str(export_torchscript(bundle))
+        written["torchscript"] = str(export_torchscript(bundle, **overrides))
     if "onnx" in formats:
-        written["onnx"] = str(export_onnx(bundle))
+        written["onnx"] = str(export_onnx(bundle, **overrides))
     if "pt2" in formats:
-        written["pt2"] = str(export_program(bundle))
+        written["pt2"] = str(export_program(bundle, **overrides))
     for path in written.values():
         record_weights(path)
     report: dict = {"files": written}
     if check:
-        report["max_abs_diff"] = check_parity(bundle)
+        report["max_abs_diff"] = check_parity(bundle, **overrides)
         logger.info("export parity (max |difference| from eager PyTorch): %s", report["max_abs_diff"])
     return report

@@ -117,3 +117,19 @@ def test_registry_points_at_official_hosts():
     assert all(r.url.startswith(("http://", "https://")) for s in DATASETS.values() for r in s.resources)
     with pytest.raises(MicrosegInputError, match="unknown data set"):
         download_dataset("nope", "x")
+
+
+def test_cdeep3m_archive_is_laid_out_for_the_sbem_bundle(server, tmp_path):
+    root, base = server
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        for z in (10, 11):
+            zf.writestr(f"cdeep3m-master/mito_testsample/training/images/images.{z:03d}.png", b"png")
+            zf.writestr(f"cdeep3m-master/mito_testsample/training/labels/mitos_3D.{z:03d}.png", b"png")
+    (root / "cdeep3m-master.zip").write_bytes(buffer.getvalue())
+    digest = hashlib.sha256(buffer.getvalue()).hexdigest()
+    resource = Resource(f"{base}/cdeep3m-master.zip", "cdeep3m-master.zip", digest, extract=True)
+    spec = DatasetSpec("c", "test", base, "test", (resource,), layout=DATASETS["cdeep3m_mito"].layout)
+    dest = download_dataset(spec, tmp_path / "data")
+    assert sorted(p.name for p in (dest / "training" / "labels").iterdir()) == ["mitos_3D.010.png", "mitos_3D.011.png"]
+    assert DATASETS["cdeep3m_mito"].bundle == DATASETS["isbi2012"].bundle == "sbem_organelle_segmentation"

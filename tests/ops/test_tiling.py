@@ -11,6 +11,7 @@ from monai.inferers import sliding_window_inference
 from monai.inferers.utils import _get_scan_interval
 
 from microseg.inferers import LongestSideInferer, SliceTiledInferer
+from microseg.inferers.tiled import TileTTA
 from microseg.ops.tiling import (
     LongestSidePredictor,
     TiledPredictor,
@@ -19,6 +20,7 @@ from microseg.ops.tiling import (
     resize_bilinear,
     sliding_window,
     tile_starts,
+    tile_transforms,
 )
 
 TOLERANCE = 2e-5
@@ -73,6 +75,8 @@ def test_importance_map_and_tile_positions_are_monais(size):
         ("dihedral", 1, False, 0),
         ("flips", 3, True, 5),
         ("none", 3, False, 0),
+        ("dihedral_z", 3, True, 4),
+        ("dihedral_z", 1, False, 0),
     ],
 )
 def test_tiled_predictor_is_slice_tiled_inferer(tta, context, uncertainty, depth):
@@ -101,3 +105,23 @@ def test_resizing_is_pytorchs(source, target):
     np.testing.assert_allclose(resize_area(x.numpy(), target), F.interpolate(x, target, mode="area"), atol=1e-6)
     expected = F.interpolate(x, target, mode="bilinear", align_corners=False)
     np.testing.assert_allclose(resize_bilinear(x.numpy(), target), expected, atol=1e-6)
+
+
+def test_dihedral_z_averages_16_augmentations_of_each_tile():
+    """16 = the 8 rotations/mirror images of the plane times both slice orders; a network that ignores the slice
+    order and is equivariant to the dihedral group gives its plain output back."""
+    assert len(set(tile_transforms("dihedral_z"))) == 16 and tile_transforms("dihedral") == []
+    mean_net = torch.nn.Conv2d(3, 1, 1, bias=False)
+    torch.nn.init.constant_(mean_net.weight, 1 / 3)  # symmetric in the slices, pointwise: equivariant
+    x = torch.rand(1, 1, 5, 40, 40, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        plain = SliceTiledInferer((32, 32), 4, context=3)(x, mean_net)
+        augmented = SliceTiledInferer((32, 32), 4, context=3, tta="dihedral_z")(x, mean_net)
+    torch.testing.assert_close(augmented, plain, atol=1e-6, rtol=1e-6)
+    order = torch.nn.Conv2d(3, 1, 1, bias=False)
+    torch.nn.init.constant_(order.weight, 0.0)
+    order.weight.data[0, 0] = 1.0  # reads only the first slice: the reversed order reads the last one
+    tile = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        out = TileTTA(order, tile_transforms("dihedral_z"), uncertainty=False)(tile)
+    torch.testing.assert_close(out, (tile[:, :1] + tile[:, 2:]) / 2, atol=1e-6, rtol=1e-6)

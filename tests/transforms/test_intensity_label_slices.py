@@ -10,6 +10,7 @@ from microseg.transforms import (
     BinarizeLabeld,
     PercentileNormalize,
     PercentileNormalized,
+    RandFlipSliceOrderd,
     SelectSlices,
     SelectSlicesd,
 )
@@ -45,6 +46,27 @@ def test_binarize_label_maps_255_to_1():
     out = BinarizeLabel()(label)
     assert out.dtype == torch.float32 and out.tolist() == [[[0.0, 1.0], [1.0, 0.0]]]
     assert BinarizeLabeld("label")({"label": label})["label"].sum() == 2
+
+
+def test_binarize_label_invert_makes_zero_the_object():
+    label = torch.tensor([[[0, 255], [255, 0]]], dtype=torch.uint8)  # ISBI 2012: 0 = membrane
+    assert BinarizeLabeld("label", invert=True)({"label": label})["label"].tolist() == [[[1.0, 0.0], [0.0, 1.0]]]
+
+
+def test_rand_flip_slice_order_reverses_the_context_channels_only():
+    image = torch.arange(3.0)[:, None, None].expand(3, 4, 4).clone()
+    label = torch.ones(1, 4, 4)
+    flip = RandFlipSliceOrderd(["image", "label"], prob=1.0)
+    out = flip({"image": image, "label": label})
+    assert out["image"][:, 0, 0].tolist() == [2.0, 1.0, 0.0] and torch.equal(out["label"], label)
+    keep = RandFlipSliceOrderd("image", prob=0.0)({"image": image})
+    assert torch.equal(keep["image"], image)
+    flip.set_random_state(seed=0)
+    draws = {
+        RandFlipSliceOrderd("image", prob=0.5).set_random_state(seed=s)({"image": image})["image"][0, 0, 0].item()
+        for s in range(20)
+    }
+    assert draws == {0.0, 2.0}
 
 
 def test_select_slices():

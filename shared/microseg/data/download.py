@@ -170,6 +170,26 @@ def _lucchi_layout(dest: Path) -> None:
             shutil.copy2(found, dest / name)
 
 
+def _cdeep3m_layout(dest: Path) -> None:
+    """CDeep3M: ``mito_testsample/training`` of the unpacked repository is copied to ``dest/training``
+    (``images/images.010-029.png``, ``labels/mitos_3D.010-029.png``), which the SBEM bundle's ``train.json`` reads."""
+    found = next(iter(sorted((dest / "unpacked").rglob("mito_testsample/training"))), None)
+    if found is None or not (found / "images").is_dir() or not (found / "labels").is_dir():
+        raise MicrosegInputError(f"{dest}: mito_testsample/training/images and labels are missing after the download.")
+    if not (dest / "training").exists():
+        shutil.copytree(found, dest / "training")
+
+
+def _isbi_layout(dest: Path) -> None:
+    """ISBI 2012: the two TIFF stacks are copied to ``dest``."""
+    for name in ("train-volume.tif", "train-labels.tif"):
+        found = next(iter(sorted((dest / "downloads").rglob(name))), None)
+        if found is None:
+            raise MicrosegInputError(f"{dest}: {name} is missing after the download.")
+        if found.resolve() != (dest / name).resolve():
+            shutil.copy2(found, dest / name)
+
+
 _LUCCHI_URL = "https://documents.epfl.ch/groups/c/cv/cvlab-unit/www/data/%20ElectronMicroscopy_Hippocampus/"
 
 DATASETS: dict[str, DatasetSpec] = {
@@ -220,6 +240,8 @@ DATASETS: dict[str, DatasetSpec] = {
                 "https://github.com/CRBS/cdeep3m/archive/refs/heads/master.zip", "cdeep3m-master.zip", extract=True
             ),
         ),
+        bundle="sbem_organelle_segmentation",
+        layout=_cdeep3m_layout,
     ),
     "isbi2012": DatasetSpec(
         name="isbi2012",
@@ -230,6 +252,8 @@ DATASETS: dict[str, DatasetSpec] = {
             Resource(f"http://brainiac2.mit.edu/isbi_challenge/sites/default/files/{n}", n)
             for n in ("train-volume.tif", "train-labels.tif")
         ),
+        bundle="sbem_organelle_segmentation",
+        layout=_isbi_layout,
     ),
 }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from microseg.handlers.batch import FailedInputsReport, InferenceManifest
+from microseg.handlers.batchnorm import PreciseBatchNorm
 from microseg.handlers.checkpoint import RecordWeights, TrainingCheckpoint
 from microseg.handlers.glas_report import GlasReport, glas_report
 from microseg.handlers.instance_report import InstanceReport, SubmissionWriter
@@ -16,6 +17,7 @@ __all__ = [
     "InferenceManifest",
     "InstanceReport",
     "MLflowTracker",
+    "PreciseBatchNorm",
     "RecordWeights",
     "SegmentationReport",
     "SubmissionWriter",

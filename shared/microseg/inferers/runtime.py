@@ -186,6 +186,15 @@ def _backend_file(model_dir: str | os.PathLike | None, backend: str) -> str:
     return checked_weights(path)
 
 
+def _to_channels_last(model: torch.nn.Module) -> None:
+    """Channels-last memory format for every 4D parameter and buffer (``Module.to`` refuses a network that also has
+    3D convolutions, such as DeepEM3D's 3fm/5fm stem; their 5D weights stay as they are)."""
+    with torch.no_grad():
+        for tensor in [*model.parameters(), *model.buffers()]:
+            if tensor.ndim == 4:
+                tensor.data = tensor.data.contiguous(memory_format=torch.channels_last)
+
+
 def build_predictor(
     network: torch.nn.Module,
     backend: str = "eager",
@@ -222,7 +231,7 @@ def build_predictor(
         model = copy.deepcopy(network).eval()
         logger.info("folded %d batch norms into the preceding convolutions", fold_batch_norms(model))
     if channels_last:
-        model = model.to(memory_format=torch.channels_last)
+        _to_channels_last(model)
     if backend == "compile":
         model = _FixedBatch(torch.compile(model, mode=compile_mode))
     return _ChannelsLast(model) if channels_last else model

@@ -7,9 +7,9 @@ from collections.abc import Callable, Sequence
 import torch
 from monai.inferers import Inferer, sliding_window_inference
 
-from microseg.ops.tiling import TTA_MODES, context_indices, dihedral_transforms
+from microseg.ops.tiling import TTA_MODES, context_indices, dihedral_transforms, tile_transforms
 
-__all__ = ["TTA_MODES", "SliceTiledInferer", "dihedral_transforms"]
+__all__ = ["TTA_MODES", "SliceTiledInferer", "TileTTA", "dihedral_transforms"]
 
 
 def _apply(x: torch.Tensor, turns: int, flip: bool) -> torch.Tensor:
@@ -20,6 +20,28 @@ def _apply(x: torch.Tensor, turns: int, flip: bool) -> torch.Tensor:
 def _undo(x: torch.Tensor, turns: int, flip: bool) -> torch.Tensor:
     x = torch.rot90(x, -turns, dims=(-2, -1)) if turns else x
     return torch.flip(x, dims=(-1,)) if flip else x
+
+
+class TileTTA:
+    """A network averaging its logits over per-tile augmentations (``(quarter_turns, flip_width, reverse_slices)``,
+    :func:`microseg.ops.tiling.tile_transforms`), with the sigmoid's standard deviation appended if ``uncertainty``.
+    The PyTorch version of :class:`microseg.ops.tiling.TileTTA`.
+
+    Shapes: ``(N, C, h, w)`` in, ``(N, C_out [+1], h, w)`` out.
+    """
+
+    def __init__(self, network: Callable, transforms: Sequence[tuple[int, bool, bool]], uncertainty: bool) -> None:
+        self.network, self.transforms, self.uncertainty = network, list(transforms), uncertainty
+
+    def __call__(self, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+        logits = []
+        for turns, flip, reverse in self.transforms:
+            moved = _apply(torch.flip(x, dims=(1,)) if reverse else x, turns, flip)
+            logits.append(_undo(self.network(moved.contiguous(), *args, **kwargs), turns, flip))
+        mean = torch.stack(logits).mean(0)
+        if not self.uncertainty:
+            return mean
+        return torch.cat([mean, torch.stack([torch.sigmoid(v) for v in logits]).std(0, unbiased=False)], dim=1)
 
 
 class SliceTiledInferer(Inferer):
@@ -41,7 +63,8 @@ class SliceTiledInferer(Inferer):
         overlap: fraction of a tile shared with its neighbour (0 to < 1).
         mode: ``"gaussian"`` or ``"constant"`` (plain averaging) blending of overlapping tiles.
         context: adjacent slices as input channels (the network's ``in_channels`` divided by ``C``).
-        tta: ``"none"``, ``"flips"`` (4 predictions) or ``"dihedral"`` (8).
+        tta: ``"none"``, ``"flips"`` (4 predictions) or ``"dihedral"`` (8) of the whole image, or ``"dihedral_z"``
+            (16 per tile: the 8 of the plane times both orders of the adjacent slices, as CDeep3M).
         uncertainty: append the TTA standard deviation as an extra channel.
         slice_batch: slices of a stack predicted together.
         sw_device: device of the network calls; ``device``: device of the stitched output (default: the input's).
@@ -69,6 +92,7 @@ class SliceTiledInferer(Inferer):
         context_indices(0, 1, context)
         self.roi_size, self.sw_batch_size, self.overlap, self.mode = tuple(roi_size), sw_batch_size, overlap, mode
         self.context, self.transforms, self.uncertainty = context, dihedral_transforms(tta), uncertainty
+        self.tile_transforms = tile_transforms(tta)
         self.slice_batch, self.sw_device, self.device, self.progress = slice_batch, sw_device, device, progress
 
     def __call__(self, inputs: torch.Tensor, network: Callable[..., torch.Tensor], *args, **kwargs) -> torch.Tensor:
@@ -95,6 +119,8 @@ class SliceTiledInferer(Inferer):
 
     def _predict_2d(self, x: torch.Tensor, network: Callable) -> torch.Tensor:
         """``(N, C*context, H, W)`` -> ``(N, out[+1], H, W)``."""
+        if self.tile_transforms:
+            return self._windows(x, TileTTA(network, self.tile_transforms, self.uncertainty))
         logits = [_undo(self._windows(_apply(x, t, f), network), t, f) for t, f in self.transforms]
         mean = torch.stack(logits).mean(0) if len(logits) > 1 else logits[0]
         if not self.uncertainty:

@@ -138,6 +138,17 @@ def read_tiff(path: str) -> LoadedImage:
     return LoadedImage(np.asarray(array), path, channel_last)
 
 
+def _palette_mode(image) -> str:
+    """Mode to convert a palette image to: ``"L"`` when every colour used is a grey (label masks such as CDeep3M's
+    ``mitos_3D.*.png`` store 0/1 as palette indices with a grey palette), else RGB(A)."""
+    if "transparency" in image.info:
+        return "RGBA"
+    palette = np.asarray(image.getpalette() or [], np.uint8).reshape(-1, 3)
+    used = np.unique(np.asarray(image))
+    used = used[used < len(palette)]
+    return "L" if len(palette) and np.all(palette[used] == palette[used][:, :1]) else "RGB"
+
+
 def read_plain_image(path: str) -> LoadedImage:
     """2D PNG, BMP or JPEG via Pillow: ``(H, W)`` for greyscale and 16-bit, ``(H, W, C)`` for RGB(A)."""
     from PIL import Image
@@ -147,7 +158,7 @@ def read_plain_image(path: str) -> LoadedImage:
             check_declared(path, (image.height, image.width, len(image.getbands())), _PIL_DTYPES.get(image.mode, "u1"))
             image.load()
             if image.mode == "P":
-                image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+                image = image.convert(_palette_mode(image))
             array = np.asarray(image)
     except MicrosegInputError:
         raise

@@ -19,6 +19,7 @@ import numpy as np
 __all__ = [
     "TTA_MODES",
     "LongestSidePredictor",
+    "TileTTA",
     "TiledPredictor",
     "context_indices",
     "dihedral_transforms",
@@ -27,25 +28,70 @@ __all__ = [
     "resize_bilinear",
     "sliding_window",
     "tile_starts",
+    "tile_transforms",
 ]
 
 Predictor = Callable[[np.ndarray], np.ndarray]
-TTA_MODES = ("none", "flips", "dihedral")
+TTA_MODES = ("none", "flips", "dihedral", "dihedral_z")
 
 
 def dihedral_transforms(mode: str) -> list[tuple[int, bool]]:
-    """The test-time augmentations of ``mode`` as ``(quarter_turns, flip_width)`` pairs.
+    """The test-time augmentations of ``mode`` applied to the whole image, as ``(quarter_turns, flip_width)`` pairs.
 
     ``"none"``: identity; ``"flips"``: identity, horizontal, vertical and both flips (4); ``"dihedral"``: the 8
-    rotations by 90 degrees and their mirror images. :func:`undo_dihedral` inverts each exactly.
+    rotations by 90 degrees and their mirror images. :func:`undo_dihedral` inverts each exactly. ``"dihedral_z"``
+    augments each tile instead (:func:`tile_transforms`), so the whole image is predicted once.
     """
-    if mode == "none":
+    if mode in ("none", "dihedral_z"):
         return [(0, False)]
     if mode == "flips":
         return [(0, False), (0, True), (2, True), (2, False)]  # id, flip W, flip H (= rot180 + flip W), flip both
     if mode == "dihedral":
         return [(k, flip) for k in range(4) for flip in (False, True)]
     raise ValueError(f"tta must be one of {TTA_MODES}, got {mode!r}")
+
+
+def tile_transforms(mode: str) -> list[tuple[int, bool, bool]]:
+    """The test-time augmentations of ``mode`` applied to each tile, as ``(quarter_turns, flip_width, reverse_slices)``.
+
+    ``"dihedral_z"``: CDeep3M's 16 augmentations, the 8 rotations/mirror images of the plane times both orders of
+    the adjacent slices given as channels (the same 8 twice for a single slice). Per tile, so that a tile's prediction
+    does not depend on where the image ends: tiled prediction out of core (:mod:`microseg.largeimage`) gives the same
+    result as in memory. Other modes: none (they augment the whole image, :func:`dihedral_transforms`).
+    """
+    dihedral_transforms(mode)  # validates mode
+    if mode != "dihedral_z":
+        return []
+    return [(k, flip, reverse) for reverse in (False, True) for k in range(4) for flip in (False, True)]
+
+
+class TileTTA:
+    """A predictor averaging the logits of ``predictor`` over per-tile augmentations (:func:`tile_transforms`).
+
+    Args:
+        predictor: float32 ``(N, C, h, w)`` -> ``(N, C_out, h, w)`` logits; ``C`` holds the adjacent slices.
+        transforms: ``(quarter_turns, flip_width, reverse_slices)`` triples.
+        uncertainty: append the standard deviation of the sigmoid probabilities over the augmentations.
+
+    Shapes: ``(N, C, h, w)`` in (``h == w`` when turning by odd quarter turns); ``(N, C_out [+1], h, w)`` out.
+    """
+
+    def __init__(self, predictor: Predictor, transforms: Sequence[tuple[int, bool, bool]], uncertainty: bool) -> None:
+        self.predictor, self.transforms, self.uncertainty = predictor, list(transforms), uncertainty
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        logits = []
+        for turns, flip, reverse in self.transforms:
+            moved = apply_dihedral(x[:, ::-1] if reverse else x, turns, flip)
+            predicted = np.asarray(self.predictor(moved.astype(np.float32, order="C", copy=True)), np.float32)
+            logits.append(undo_dihedral(predicted, turns, flip))
+        mean = np.mean(logits, axis=0, dtype=np.float32)
+        if not self.uncertainty:
+            return mean
+        from microseg.ops.labels import sigmoid
+
+        spread = np.std([sigmoid(v) for v in logits], axis=0, dtype=np.float32)
+        return np.concatenate([mean, spread], axis=1)
 
 
 def apply_dihedral(x: np.ndarray, turns: int, flip: bool) -> np.ndarray:
@@ -171,7 +217,7 @@ class TiledPredictor:
         context_indices(0, 1, context)
         self.roi_size, self.sw_batch_size, self.overlap, self.mode = tuple(roi_size), sw_batch_size, overlap, mode
         self.context, self.transforms, self.uncertainty = context, dihedral_transforms(tta), uncertainty
-        self.slice_batch = slice_batch
+        self.tile_transforms, self.slice_batch = tile_transforms(tta), slice_batch
 
     def __call__(self, inputs: np.ndarray, predictor: Predictor) -> np.ndarray:
         inputs = np.asarray(inputs, np.float32)
@@ -184,6 +230,9 @@ class TiledPredictor:
         raise ValueError(f"expected (B, C, H, W) or (B, C, Z, H, W) input, got shape {inputs.shape}")
 
     def _predict_2d(self, x: np.ndarray, predictor: Predictor) -> np.ndarray:
+        if self.tile_transforms:
+            tiled = TileTTA(predictor, self.tile_transforms, self.uncertainty)
+            return sliding_window(x, self.roi_size, self.sw_batch_size, tiled, self.overlap, self.mode)
         logits = [
             undo_dihedral(
                 sliding_window(

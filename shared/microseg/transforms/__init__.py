@@ -48,7 +48,7 @@ from microseg.transforms.label import (
     LabelInstances,
     LabelInstancesd,
 )
-from microseg.transforms.slices import SelectSlices, SelectSlicesd
+from microseg.transforms.slices import RandFlipSliceOrder, RandFlipSliceOrderd, SelectSlices, SelectSlicesd
 from microseg.transforms.threshold import HysteresisThreshold, HysteresisThresholdd, OtsuThreshold, OtsuThresholdd
 
 __all__ = [
@@ -84,6 +84,8 @@ __all__ = [
     "PercentileNormalized",
     "RandElasticDisplacement",
     "RandElasticDisplacementd",
+    "RandFlipSliceOrder",
+    "RandFlipSliceOrderd",
     "RandMedianSharpen",
     "RandMedianSharpend",
     "RandPiecewiseAffine",

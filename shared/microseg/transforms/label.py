@@ -27,20 +27,26 @@ __all__ = [
 class BinarizeLabel(Transform):
     """Map a binary mask stored as {0, 1} or {0, 255} to float32 {0, 1} (any value above zero becomes 1).
 
+    Args:
+        invert: the object is the zero value (ISBI 2012 stores membranes as 0 and cell interiors as 255).
+
     Shapes: any shape in, same shape out.
     """
 
+    def __init__(self, invert: bool = False) -> None:
+        self.invert = invert
+
     def __call__(self, label):
         tensor = convert_to_tensor(label, track_meta=True)
-        return (tensor > 0).to(torch.float32)
+        return ((tensor == 0) if self.invert else (tensor > 0)).to(torch.float32)
 
 
 class BinarizeLabeld(MapTransform):
     """Dictionary version of :class:`BinarizeLabel`."""
 
-    def __init__(self, keys: KeysCollection, allow_missing_keys: bool = False) -> None:
+    def __init__(self, keys: KeysCollection, invert: bool = False, allow_missing_keys: bool = False) -> None:
         super().__init__(keys, allow_missing_keys)
-        self.binarize = BinarizeLabel()
+        self.binarize = BinarizeLabel(invert)
 
     def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
         d = dict(data)

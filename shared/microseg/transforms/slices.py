@@ -1,4 +1,4 @@
-"""Selecting slices of a stack."""
+"""Selecting slices of a stack, and flipping the order of adjacent slices given as channels."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ from collections.abc import Hashable, Mapping
 
 import torch
 from monai.config import KeysCollection
-from monai.transforms import MapTransform, Transform
+from monai.transforms import MapTransform, RandomizableTransform, Transform
 
 from microseg.errors import MicrosegInputError
 from microseg.transforms.checks import source_name
 
-__all__ = ["SelectSlices", "SelectSlicesd"]
+__all__ = ["RandFlipSliceOrder", "RandFlipSliceOrderd", "SelectSlices", "SelectSlicesd"]
 
 
 class SelectSlices(Transform):
@@ -56,4 +56,38 @@ class SelectSlicesd(MapTransform):
         d = dict(data)
         for key in self.key_iterator(d):
             d[key] = self.selector(d[key])
+        return d
+
+
+class RandFlipSliceOrder(RandomizableTransform):
+    """Reverse the order of the adjacent slices that a 2.5D network gets as channels, with probability ``prob``.
+
+    With the 8 rotations and mirror images of the plane (``RandFlipd`` on both axes + ``RandRotate90d``) this gives
+    the 16 augmentations of CDeep3M: the plane's dihedral group times the two directions of the slice axis. For a
+    single slice (one channel) it changes nothing.
+
+    Shapes: ``(slices, H, W)`` in, same shape out.
+    """
+
+    def __call__(self, img, randomize: bool = True):
+        if randomize:
+            self.randomize(None)
+        return torch.flip(img, dims=(0,)) if self._do_transform else img
+
+
+class RandFlipSliceOrderd(RandomizableTransform, MapTransform):
+    """Dictionary version of :class:`RandFlipSliceOrder`: one draw flips every key (image and, when it has as many
+    channels, nothing else; labels are single slices and are left as they are)."""
+
+    def __init__(self, keys: KeysCollection, prob: float = 0.5, allow_missing_keys: bool = False) -> None:
+        MapTransform.__init__(self, keys, allow_missing_keys)
+        RandomizableTransform.__init__(self, prob)
+        self.flipper = RandFlipSliceOrder(prob=1.0)
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
+        d = dict(data)
+        self.randomize(None)
+        if self._do_transform:
+            for key in self.key_iterator(d):
+                d[key] = self.flipper(d[key], randomize=False)
         return d
