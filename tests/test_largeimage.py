@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from conftest import copy_bundle, run_config, synthetic_stack
-from microseg.bundle import load_parser, models_dir
+from microseg.bundle import load_parser, models_dir, record_weights
 from microseg.errors import MicrosegInputError
 from microseg.largeimage import blocks_of, open_lazy, plane_percentiles, segment_large
 
@@ -37,6 +37,7 @@ def tiny_bundle(tmp_path_factory):
             module.running_mean.uniform_(-0.1, 0.1)
             module.running_var.uniform_(0.5, 1.5)
     torch.save({"model": network.state_dict()}, folder / "model.pt")
+    record_weights(folder / "model.pt")  # the copy's large_files.yml lists the shipped 3fm weights
     return bundle
 
 
