@@ -18,7 +18,15 @@ import pytest
 import tifffile
 from PIL import Image
 
-from conftest import BUNDLES, bundle_with_weights, default_models, synthetic_glands, synthetic_nuclei, synthetic_stack
+from conftest import (
+    BUNDLES,
+    bundle_with_weights,
+    default_models,
+    single_model,
+    synthetic_glands,
+    synthetic_nuclei,
+    synthetic_stack,
+)
 from microseg.cli import main
 from microseg.errors import MicrosegInputError
 
@@ -84,7 +92,10 @@ def _read(path: Path) -> np.ndarray:
 
 
 @pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=() if n in SHIPS_ONNX else pytest.mark.slow) for n in ALL_BUNDLES]
+    "name",
+    [  # default run: the single-model bundles that ship model.onnx (time budget); the others under -m slow
+        pytest.param(n, marks=() if n in SHIPS_ONNX and single_model(n) else pytest.mark.slow) for n in ALL_BUNDLES
+    ],
 )
 def test_onnx_runtime_gives_the_pytorch_masks_without_importing_torch(name, tmp_path):
     bundle = exported_bundle(name, tmp_path)

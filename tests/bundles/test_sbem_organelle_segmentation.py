@@ -142,6 +142,7 @@ def test_stored_threshold_is_the_default_and_can_be_overridden(trained, tmp_path
         stored_threshold(tmp_path)
 
 
+@pytest.mark.slow
 def test_tune_thresholds_and_robustness_scripts(trained, tmp_path, capsys):
     data = trained["data"]
     arguments = ["--image", str(data / "images"), "--label", str(data / "labels"), "--slices", "6", "8"]
