@@ -144,7 +144,7 @@ def _open_tiff(path: str) -> LazyStack:
             "uncompressed."
         ) from error
     store = series.aszarr()
-    array = zarr.open_array(store, mode="r") if not hasattr(zarr, "open_group") else zarr.open(store, mode="r")
+    array = zarr.open(store, mode="r")
     if not hasattr(array, "shape"):  # a multiscale group: level 0
         array = array[next(iter(array.array_keys()))]
 
