@@ -6,10 +6,12 @@ TIFF without holding it in memory, then segmented in a fresh process (so that it
 into a chunked HDF5 file with probabilities and mask. The table gives the time, the time per megapixel (constant
 when the time is linear in the area), the process's peak resident memory and, for comparison, the size of the
 plane's float32 probability map, which an in-memory pipeline would hold at least once. "working MB" is the peak
-less the memory of the process once PyTorch and MONAI are imported (about 0.95 GB with the CUDA build of PyTorch):
-what the image costs.
+less the memory of the process once its libraries are imported (PyTorch and MONAI: about 0.95 GB with the CUDA build
+of PyTorch; ONNX Runtime with ``--runtime onnx``: about 0.1 GB, PyTorch and MONAI never imported): what the image
+costs.
 
     python scripts/bench_scaling.py sbem_organelle_segmentation --set variant=deepem3d_1fm tta=none
+    python scripts/bench_scaling.py sbem_organelle_segmentation --runtime onnx --set variant=deepem3d_1fm tta=none
     python scripts/bench_scaling.py sbem_organelle_segmentation --sizes 1024 2048 --plane 0 0   # quick
 """
 
@@ -50,21 +52,38 @@ def write_plane(path: Path, height: int, width: int, seed: int = 0) -> None:
     del plane
 
 
-def _child(args: argparse.Namespace) -> None:
-    """Run in the measuring process: segment, then print seconds and peak RSS as JSON."""
+def peak_rss() -> int:
+    """This process's peak resident memory in bytes: ``VmHWM`` of ``/proc/self/status`` (Linux), which starts afresh
+    at ``exec``; ``ru_maxrss`` elsewhere. (``ru_maxrss`` is not used on Linux: it keeps the parent's resident size
+    across ``fork`` + ``exec``, here the generator's, and would hide the child's own figures.)"""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024  # kB
     import resource
 
-    import monai  # noqa: F401  (imported before the baseline is taken: the libraries are not working memory)
-    import torch  # noqa: F401
+    scale = 1 if sys.platform == "darwin" else 1024  # macOS: bytes, BSDs: KiB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
 
+
+def _child(args: argparse.Namespace) -> None:
+    """Run in the measuring process: segment, then print seconds and peak RSS as JSON."""
+    if args.runtime == "onnx":  # the libraries are imported before the baseline: they are not working memory
+        import onnxruntime  # noqa: F401
+
+        import microseg.onnx_infer  # noqa: F401
+    else:
+        import monai  # noqa: F401
+        import torch  # noqa: F401
     from microseg.largeimage import segment_large
 
-    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    baseline = peak_rss()
     overrides = parse_overrides(args.set)
     result = segment_large(
-        args.bundle, args.input, args.output, block_size=args.block_size, device=args.device, **overrides
+        args.bundle, args.input, args.output, args.block_size, device=args.device, runtime=args.runtime, **overrides
     )
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+    peak = peak_rss()
     print(json.dumps({"seconds": result["seconds"], "peak_rss": peak, "baseline_rss": baseline}))
 
 
@@ -72,7 +91,7 @@ def measure(args: argparse.Namespace, height: int, width: int, folder: Path) -> 
     source, output = folder / f"plane_{height}x{width}.tif", folder / f"out_{height}x{width}.h5"
     write_plane(source, height, width)
     command = [sys.executable, __file__, "--child", args.bundle, "--input", str(source), "--output", str(output)]
-    command += ["--block_size", str(args.block_size), "--set", *args.set]
+    command += ["--block_size", str(args.block_size), "--runtime", args.runtime, "--set", *args.set]
     if args.device:
         command += ["--device", args.device]
     done = subprocess.run(command, check=True, capture_output=True, text=True)
@@ -99,7 +118,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--sizes", type=int, nargs="*", default=[1024, 2048, 4096, 8192], help="square planes")
     parser.add_argument("--plane", type=int, nargs=2, default=[16000, 10000], help="one more plane H W (0 0: none)")
     parser.add_argument("--block_size", type=int, default=2048)
-    parser.add_argument("--device", help="cpu, cuda... (default: the bundle's)")
+    parser.add_argument("--device", help="cpu, cuda... (default: the bundle's; PyTorch only)")
+    parser.add_argument("--runtime", choices=["torch", "onnx"], default="torch", help="onnx: the bundle's model.onnx")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="bundle config overrides")
     parser.add_argument("--folder", help="where the planes and outputs go (default: a temporary folder)")
     parser.add_argument("--keep", action="store_true", help="keep the planes and outputs")
@@ -120,7 +140,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
             rows.append(measure(args, height, width, Path(tmp)))
             logger.info("%s", rows[-1])
     cpus = os.cpu_count()
-    print(f"bundle {args.bundle}, overrides {' '.join(args.set) or 'none'}, block {args.block_size}, {cpus} CPUs")
+    print(
+        f"bundle {args.bundle}, runtime {args.runtime}, overrides {' '.join(args.set) or 'none'}, "
+        f"block {args.block_size}, {cpus} CPUs"
+    )
     header = f"{'plane':>12s} {'MPix':>7s} {'seconds':>8s} {'s/MPix':>7s} {'peak RSS MB':>11s} {'working MB':>10s}"
     print(f"{header} {'float32 map MB':>14s}")
     for r in rows:
@@ -130,7 +153,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
             f"{r['float32_map_mb']:14.0f}"
         )
     if args.json:
-        Path(args.json).write_text(json.dumps({"overrides": args.set, "block_size": args.block_size, "rows": rows}))
+        Path(args.json).write_text(
+            json.dumps({"overrides": args.set, "runtime": args.runtime, "block_size": args.block_size, "rows": rows})
+        )
     return rows
 
 

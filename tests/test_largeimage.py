@@ -106,6 +106,51 @@ def test_out_of_core_equals_in_memory_for_tiff_hdf5_zarr_and_slice_folders(tiny_
         _check_equal(tmp_path / name, probability, threshold)
 
 
+def test_at_most_two_windows_and_two_results_are_held(tiny_bundle, volume, tmp_path, monkeypatch):
+    """The memory bound: however slow the writer or fast the reader, two input windows (one predicted, one read
+    ahead) and two results (one computed, one being written) at most exist at any time."""
+    import threading
+    import time
+    import weakref
+
+    import microseg.largeimage as largeimage
+
+    live, most, lock = {"window": 0, "result": 0}, {"window": 0, "result": 0}, threading.Lock()
+
+    def track(kind: str, array: np.ndarray) -> None:
+        def gone() -> None:
+            with lock:
+                live[kind] -= 1
+
+        with lock:
+            live[kind] += 1
+            most[kind] = max(most[kind], live[kind])
+        weakref.finalize(array, gone)
+
+    read, predict, write = largeimage._BlockReader.__call__, largeimage._predict_block, largeimage.ChunkedOutput.write
+
+    def tracked_read(self, block):
+        item = read(self, block)
+        track("window", item[3])
+        return item
+
+    def tracked_predict(*args, **kwargs):
+        block, probability, mask = predict(*args, **kwargs)
+        track("result", probability)
+        return block, probability, mask
+
+    def slow_write(self, *args):
+        time.sleep(0.02)
+        write(self, *args)
+
+    monkeypatch.setattr(largeimage._BlockReader, "__call__", tracked_read)
+    monkeypatch.setattr(largeimage, "_predict_block", tracked_predict)
+    monkeypatch.setattr(largeimage.ChunkedOutput, "write", slow_write)
+    tifffile.imwrite(tmp_path / "v.tif", volume)
+    result = segment_large(tiny_bundle, tmp_path / "v.tif", tmp_path / "o.h5", block_size=32, trust_bundle=True, **TINY)
+    assert result["blocks"] == 18 and most == {"window": 2, "result": 2}
+
+
 @pytest.mark.slow
 def test_sixteen_fold_augmentation_out_of_core_equals_in_memory(tiny_bundle, volume, tmp_path):
     """``--tta dihedral_z`` augments each tile, in memory and out of core alike."""

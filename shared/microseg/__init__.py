@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import importlib
 
-__version__ = "0.8.0"
+__version__ = "0.8.1"
 
 _SUBPACKAGES = (
     "bioimageio",

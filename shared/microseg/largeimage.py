@@ -13,18 +13,22 @@ without ever holding a whole plane:
   predicted for both blocks: about ``2 * tile / block`` more work);
 * normalisation (``PercentileNormalize``) uses each plane's percentiles, computed exactly from a streamed histogram
   for integer images (a strided sample of 16 M pixels for float planes larger than that);
-* reading of the next block, prediction of this one and writing of the previous one overlap (two threads);
+* reading of the next block, prediction of this one and writing of the previous one overlap (two threads), with at
+  most two input windows and two results in memory at once;
 * under ``torchrun`` the blocks are shared out by rank (``rank, rank + world, ...``); every rank reads the input,
   rank 0 gathers the results and writes them (gloo on CPUs, NCCL on GPUs; several machines share one volume the same
   way). The output does not depend on the number of processes (bit for bit at equal thread counts);
 * ``runtime="onnx"`` predicts with the bundle's ``model.onnx`` on ONNX Runtime, without PyTorch or MONAI.
 
-Memory depends on the block and tile sizes far more than on the image (measured with DeepEM3D-1fm on 2 CPU
-cores: 0.36 GB of working memory for a 1-megapixel plane, 0.77 GB for 16000x10000 before freed memory was handed
-back after each block; the model card of the SBEM bundle has the table). Not applied out of core: post-processing other
-than the threshold (``RemoveSmallObjectsd``: a bundle that removes small objects in memory keeps them here; a
-warning says so); whole-image test-time augmentation (``flips``, ``dihedral``) is applied per tile instead, which
-differs slightly from the in-memory result (``dihedral_z`` is per tile in both, and equal).
+Memory is set by the block size and the batch of tiles, not by the image (measured with DeepEM3D-1fm on ONNX
+Runtime, 4 tiles per batch, 2 CPU cores: a 16000x10000 plane peaks at 438 MB for the whole process with blocks of
+2048, 335 MB with blocks of 1024, against 610 MB for its float32 probability map; the model card of the SBEM bundle
+has the table).
+
+Not applied out of core: post-processing other than the threshold (``RemoveSmallObjectsd``: a bundle that removes
+small objects in memory keeps them here; a warning says so); whole-image test-time augmentation (``flips``,
+``dihedral``) is applied per tile instead, which differs slightly from the in-memory result (``dihedral_z`` is per
+tile in both, and equal).
 """
 
 from __future__ import annotations
@@ -430,12 +434,14 @@ class _BlockReader:
         h, w = self.settings.roi
         y0, x0 = min(y for y, _ in tiles), min(x for _, x in tiles)
         y1, x1 = max(y for y, _ in tiles) + h, max(x for _, x in tiles) + w
-        planes = []
-        for z in context_indices(block.z, self.stack.shape[0], self.settings.context):
+        slices = context_indices(block.z, self.stack.shape[0], self.settings.context)
+        window = np.empty((len(slices), y1 - y0, x1 - x0), np.float32)
+        for plane, z in zip(window, slices, strict=True):  # normalised in place: no plane-sized temporaries
             low, high = self.percentiles(int(z))
-            raw = self.stack.read(int(z), slice(y0, y1), slice(x0, x1)).astype(np.float32)
-            planes.append(((raw - low) / (high - low + self.settings.eps)).astype(np.float32))
-        return block, tiles, (y0, x0), np.stack(planes)
+            plane[...] = self.stack.read(int(z), slice(y0, y1), slice(x0, x1))
+            plane -= np.float32(low)
+            plane /= np.float32(high - low + self.settings.eps)
+        return block, tiles, (y0, x0), window
 
 
 def _overlap(block: Block, y: int, x: int, h: int, w: int) -> tuple[tuple[slice, slice], tuple[slice, slice]]:
@@ -471,7 +477,8 @@ def _predict_block(
     probability = total  # the sigmoid of total / count, computed in place (float32)
     np.divide(total, count, out=probability)
     np.negative(probability, out=probability)
-    np.exp(probability, out=probability)
+    with np.errstate(over="ignore"):  # exp(-logit) overflows to inf for very negative logits: probability 0, right
+        np.exp(probability, out=probability)
     probability += np.float32(1)
     np.reciprocal(probability, out=probability)
     return block, probability, (probability >= np.float32(settings.threshold)).astype(np.uint8)
@@ -537,9 +544,13 @@ def _distributed() -> tuple[int, int]:
     return dist.get_rank(), dist.get_world_size()
 
 
-def _produce(work: list[Block], read: Callable, out: queue.Queue, stop: threading.Event) -> None:
+def _produce(
+    work: list[Block], read: Callable, out: queue.Queue, slots: threading.Semaphore, stop: threading.Event
+) -> None:
+    """Read the blocks into ``out``, each once a slot is free (the consumer frees one per block it is done with)."""
     try:
         for block in work:
+            slots.acquire()
             if stop.is_set():
                 return
             out.put(read(block))
@@ -548,14 +559,16 @@ def _produce(work: list[Block], read: Callable, out: queue.Queue, stop: threadin
     out.put(None)
 
 
-def _consume(output: ChunkedOutput | None, incoming: queue.Queue, failures: list) -> None:
+def _consume(output: ChunkedOutput | None, incoming: queue.Queue, slots: threading.Semaphore, failures: list) -> None:
+    """Write the results from ``incoming`` (after the first failure: drop them), freeing a slot for each."""
     while (item := incoming.get()) is not None:
-        if failures:
-            continue
         try:
-            _write(output, item)
+            if not failures:
+                _write(output, item)
         except BaseException as error:
             failures.append(error)
+        finally:
+            slots.release()
 
 
 def _write(output: ChunkedOutput | None, item) -> None:
@@ -628,11 +641,13 @@ def segment_large(
     attrs = {"bundle": root.name, "input": os.fspath(input), "threshold": settings.threshold, **_plain(overrides)}
     sink = ChunkedOutput(output, stack.shape, block_size, save_probabilities, attrs) if rank == 0 else None
     started = time.perf_counter()
-    inputs: queue.Queue = queue.Queue(maxsize=1)  # one block read ahead, one being written: memory stays bounded
-    results: queue.Queue = queue.Queue(maxsize=1)
+    # Memory is bounded by slots, not by queue lengths: at most two input windows (one predicted, one read ahead) and
+    # two results (one being computed, one written) exist at any time.
+    inputs, results = queue.Queue(), queue.Queue()
+    window_slots, result_slots = threading.Semaphore(2), threading.Semaphore(2)
     stop, failures = threading.Event(), []
-    loader = threading.Thread(target=_produce, args=(mine, reader, inputs, stop), daemon=True)
-    writer = threading.Thread(target=_consume, args=(sink, results, failures), daemon=True)
+    loader = threading.Thread(target=_produce, args=(mine, reader, inputs, window_slots, stop), daemon=True)
+    writer = threading.Thread(target=_consume, args=(sink, results, result_slots, failures), daemon=True)
     loader.start()
     writer.start()
     try:
@@ -640,16 +655,20 @@ def segment_large(
         while (item := inputs.get()) is not None:
             if isinstance(item, BaseException):
                 raise item
+            result_slots.acquire()
             results.put(_predict_block(item, planner, settings, predict))
             del item
+            window_slots.release()
             _release_freed_memory()
             done += 1
             if failures:
                 raise failures[0]
         for _ in range(rounds - done if world > 1 else 0):  # a rank with a block fewer still joins every gather
+            result_slots.acquire()
             results.put(_NOTHING)
     finally:
         stop.set()
+        window_slots.release()  # a reader waiting for a slot sees the stop
         results.put(None)
         writer.join()
         stack.close()

@@ -187,12 +187,15 @@ def test_images_smaller_than_a_tile_are_padded(trained, tmp_path):
 
 
 def test_every_shipped_model_has_its_tuned_threshold():
+    validation = {"mitochondria": [16, 20], "membrane": [25, 30]}  # the held-back slices named in the model card
     models = sorted((REPO / "bundles" / NAME / "models").glob("*/*/model.pt"))
-    assert models, "the bundle ships mitochondria weights"
+    assert {weights.parent.parent.name for weights in models} == set(validation), "mitochondria and membrane weights"
     for weights in models:
         stored = json.loads((weights.parent / "thresholds.json").read_text())
-        assert 0 < stored["threshold"] < 1 and stored["tuned_on"]["slices"] == [16, 20], weights
+        target = weights.parent.parent.name
+        assert 0 < stored["threshold"] < 1 and stored["tuned_on"]["slices"] == validation[target], weights
         assert stored["overrides"]["variant"] == weights.parent.name, weights
+        assert stored["overrides"].get("target", "mitochondria") == target, weights
     ensemble = json.loads(
         (REPO / "bundles" / NAME / "models" / "mitochondria" / "ensemble" / "thresholds.json").read_text()
     )

@@ -53,6 +53,18 @@ def test_binarize_label_invert_makes_zero_the_object():
     assert BinarizeLabeld("label", invert=True)({"label": label})["label"].tolist() == [[[1.0, 0.0], [0.0, 1.0]]]
 
 
+@pytest.mark.parametrize(("text", "inverted"), [("true", True), ("True", True), ("false", False), ("0", False)])
+def test_binarize_label_reads_invert_given_as_text(text, inverted):
+    """``python -m monai.bundle run ... --invert_label false`` passes the text "false", which Python takes as true."""
+    label = torch.tensor([[[0, 255]]], dtype=torch.uint8)
+    assert BinarizeLabel(text)(label).tolist() == ([[[1.0, 0.0]]] if inverted else [[[0.0, 1.0]]])
+
+
+def test_binarize_label_refuses_an_invert_that_is_not_a_bool():
+    with pytest.raises(MicrosegInputError, match="invert_label"):
+        BinarizeLabel("membrane")
+
+
 def test_rand_flip_slice_order_reverses_the_context_channels_only():
     image = torch.arange(3.0)[:, None, None].expand(3, 4, 4).clone()
     label = torch.ones(1, 4, 4)

@@ -11,6 +11,7 @@ from monai.transforms import MapTransform, Transform
 from monai.utils import convert_to_dst_type, convert_to_tensor
 from scipy import ndimage
 
+from microseg.cli import as_bool
 from microseg.errors import MicrosegInputError
 from microseg.transforms.checks import source_name
 
@@ -28,13 +29,17 @@ class BinarizeLabel(Transform):
     """Map a binary mask stored as {0, 1} or {0, 255} to float32 {0, 1} (any value above zero becomes 1).
 
     Args:
-        invert: the object is the zero value (ISBI 2012 stores membranes as 0 and cell interiors as 255).
+        invert: the object is the zero value (ISBI 2012 stores membranes as 0 and cell interiors as 255). The texts
+            true/false (as ``python -m monai.bundle run ... --invert_label true`` passes them) are read as bools.
 
     Shapes: any shape in, same shape out.
+
+    Raises:
+        MicrosegInputError: ``invert`` is neither a bool nor one of the texts true/false/yes/no/1/0.
     """
 
-    def __init__(self, invert: bool = False) -> None:
-        self.invert = invert
+    def __init__(self, invert: bool | str = False) -> None:
+        self.invert = as_bool(invert, "invert_label")
 
     def __call__(self, label):
         tensor = convert_to_tensor(label, track_meta=True)
@@ -44,7 +49,7 @@ class BinarizeLabel(Transform):
 class BinarizeLabeld(MapTransform):
     """Dictionary version of :class:`BinarizeLabel`."""
 
-    def __init__(self, keys: KeysCollection, invert: bool = False, allow_missing_keys: bool = False) -> None:
+    def __init__(self, keys: KeysCollection, invert: bool | str = False, allow_missing_keys: bool = False) -> None:
         super().__init__(keys, allow_missing_keys)
         self.binarize = BinarizeLabel(invert)
 
