@@ -1,6 +1,6 @@
 """scripts/learning_curve.py end to end on a tiny synthetic TEM folder: one row per size and augmentation setting,
 sizes capped by the data, CSV and plot written, the plot redrawn from the CSV; bundles without the learning-curve
-keys are refused."""
+keys are refused. The end-to-end study (45 s) runs under `-m slow`."""
 
 from __future__ import annotations
 
@@ -8,12 +8,15 @@ import csv
 import subprocess
 import sys
 
+import pytest
+
 from conftest import BUNDLES, REPO
 from microseg.data import write_synthetic_tem
 
 SCRIPT = str(REPO / "scripts" / "learning_curve.py")
 
 
+@pytest.mark.slow  # 45 s: four training runs and two plots
 def test_learning_curve_writes_csv_and_plot(tmp_path):
     data = write_synthetic_tem(tmp_path / "data", count=10, size=32, seed=0)  # 8 for training, 2 for validation
     out = tmp_path / "curve"
