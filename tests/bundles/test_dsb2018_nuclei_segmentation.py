@@ -126,6 +126,7 @@ def test_binary_head(binary, dsb, tmp_path, threshold_method):
     assert json.loads((tmp_path / "metrics.json").read_text())["images"] == 1
 
 
+@pytest.mark.slow  # 32 s; export and parity run by default for the FIB-SEM bundle
 def test_export_torchscript_and_onnx(trained):
     report = Microseg().export(bundle=str(trained["bundle"]), trust_bundle=True)
     assert report["max_abs_diff"]["torchscript"] < 1e-4 and report["max_abs_diff"]["onnx"] < 1e-3

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import tifffile
 import torch
 
@@ -39,6 +40,7 @@ def test_two_process_gloo_training_fibsem(tmp_path):
     assert "Iter: 2/2" in log  # 8 slices / 2 ranks / batch 2
 
 
+@pytest.mark.slow  # 28 s; the FIB-SEM case above runs the same torchrun path by default
 def test_two_process_gloo_training_tem(tmp_path):
     data = write_synthetic_tem(tmp_path / "data", count=10, size=32)  # 8 training images, 2 for validation
     bundle = copy_bundle("tem_nuclei_segmentation", tmp_path)

@@ -79,7 +79,12 @@ def _assert_same_weights(a: dict, b: dict) -> None:
         assert torch.equal(a[key], b[key]), key
 
 
-@pytest.mark.parametrize("name", list(TINY))
+@pytest.mark.parametrize(
+    "name",
+    [  # Mask R-CNN (27 s, one thread) under -m slow
+        pytest.param(n, marks=pytest.mark.slow) if n in ONE_THREAD else n for n in TINY
+    ],
+)
 def test_two_runs_with_the_same_seed_are_identical(name, tmp_path):
     make, overrides = TINY[name]
     data = make(tmp_path / "data")
