@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     from microseg.bundle import load_parser
 
     overrides = parse_overrides(args.set)
-    config = load_parser(args.bundle, args.configs if len(args.configs) > 1 else args.configs[0], **overrides)
+    config = load_parser(args.bundle, args.configs, **overrides)
     threshold = args.threshold if args.threshold is not None else float(config.get_parsed_content("threshold"))
     rows = []
     for noise in args.noise:

@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> dict:
     overrides = parse_overrides(args.set)
     scan = scan_from_arguments(args, overrides)
     best = scan.aggregate()
-    config = load_parser(args.bundle, args.configs if len(args.configs) > 1 else args.configs[0], **overrides)
+    config = load_parser(args.bundle, args.configs, **overrides)
     provenance = {
         "tuned_on": {"image": args.image, "label": args.label, "slices": list(args.slices)},
         "rule": "probability >= threshold; threshold = k/255 with the best F1 pooled over the slices",

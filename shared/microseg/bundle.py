@@ -102,7 +102,10 @@ def models_dir(bundle: str | os.PathLike, **overrides) -> Path:
     """The folder of the weights that ``inference.json`` loads (its ``ckpt_dir``; ``models/`` if it has none). A
     bundle with several models (one per target and variant) picks the folder by config overrides."""
     root = resolve_bundle(bundle)
-    parser = load_parser(root, **overrides)
+    return _models_dir(load_parser(root, **overrides), root)
+
+
+def _models_dir(parser, root: Path) -> Path:
     return Path(parser.get_parsed_content("ckpt_dir")) if "ckpt_dir" in parser else root / "models"
 
 
@@ -277,13 +280,15 @@ def check_trusted(bundle: str | os.PathLike, trust: bool = False) -> Path:
     )
 
 
-def load_weights(network: torch.nn.Module, path: str | os.PathLike, device: str = "cpu") -> torch.nn.Module:
-    """``network`` with the weights of ``path`` loaded (``torch.load(weights_only=True)``; a ``{"model": state}``
+def load_weights(
+    network: torch.nn.Module, path: str | os.PathLike, device: str = "cpu", key: str = "model"
+) -> torch.nn.Module:
+    """``network`` with the weights of ``path`` loaded (``torch.load(weights_only=True)``; a ``{key: state}``
     checkpoint or a bare state dict), for configs that assemble several trained networks (an ensemble)."""
     import torch
 
     state = torch.load(checked_weights(path), map_location=device, weights_only=True)
-    network.load_state_dict(state.get("model", state) if isinstance(state, dict) else state)
+    network.load_state_dict(state.get(key, state) if isinstance(state, dict) else state)
     return network
 
 
@@ -298,5 +303,5 @@ def load_network(
     root = resolve_bundle(bundle)
     parser = load_parser(root, **overrides)
     network = parser.get_parsed_content("network_def")
-    load_weights(network, weights if weights is not None else models_dir(root, **overrides) / "model.pt", device)
+    load_weights(network, weights if weights is not None else _models_dir(parser, root) / "model.pt", device)
     return network.to(device).eval()

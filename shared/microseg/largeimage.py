@@ -226,23 +226,23 @@ def plane_percentiles(stack: LazyStack, z: int, lower: float, upper: float) -> t
     """The ``lower`` and ``upper`` percentiles of plane ``z``, read in bands: exact for integer images (equal to
     ``np.percentile`` of the whole plane), from every k-th pixel (about 16 M) for larger float planes."""
     height, width = stack.shape[1:]
-    everything = (slice(None), slice(None))
+    every = slice(None)
     if np.issubdtype(stack.dtype, np.integer):
         info = np.iinfo(stack.dtype)
         if info.max - info.min < 1 << 24:
             counts = np.zeros(int(info.max) - int(info.min) + 1, np.int64)
             for rows in _bands(height, width):
-                values = stack.read(z, rows, everything[1]).astype(np.int64).ravel() - int(info.min)
+                values = stack.read(z, rows, every).astype(np.int64).ravel() - int(info.min)
                 counts += np.bincount(values, minlength=len(counts))
             low, high = _exact_percentiles(counts, int(info.min), (lower, upper))
             return low, high
     step = max(1, math.ceil(height * width / FLOAT_SAMPLE))
     if step == 1:
-        plane = stack.read(z, *everything).astype(np.float32)
+        plane = stack.read(z, every, every).astype(np.float32)
     else:
         stride = max(1, math.isqrt(step))
         plane = np.concatenate(
-            [stack.read(z, rows, everything[1])[::stride, ::stride].ravel() for rows in _bands(height, width)]
+            [stack.read(z, rows, every)[::stride, ::stride].ravel() for rows in _bands(height, width)]
         ).astype(np.float32)
         logger.info("%s slice %d: percentiles from every %dth row and column", stack.name, z, stride)
     low, high = np.percentile(plane.reshape(1, -1), [lower, upper], axis=1, keepdims=True).ravel()
@@ -342,9 +342,12 @@ class _Planner:
         ]
 
 
-def _tiling_settings(tiled, threshold: float, norm: dict) -> _Settings:
+def _tiling_settings(tiled, threshold: float, norms: list[dict]) -> _Settings:
     """:class:`_Settings` from a tiled inferer (``SliceTiledInferer`` or its NumPy twin ``TiledPredictor``: same
-    attributes), the threshold and ``PercentileNormalize``'s arguments."""
+    attributes), the threshold and the arguments of the bundle's ``PercentileNormalize`` steps (one is needed)."""
+    if len(norms) != 1:
+        raise MicrosegInputError("out-of-core segmentation needs a bundle normalised by one PercentileNormalized.")
+    norm = norms[0]
     return _Settings(
         roi=tuple(int(r) for r in tiled.roi_size),
         overlap=float(tiled.overlap),
@@ -372,15 +375,22 @@ def _settings(parser) -> tuple[_Settings, object]:
             f"{type(tiled).__name__}. Segment with `microseg segment` instead."
         )
     steps = parser.get_parsed_content("preprocessing").transforms
-    norms = [t.normalizer for t in steps if isinstance(t, PercentileNormalized)]
-    if len(norms) != 1:
-        raise MicrosegInputError("out-of-core segmentation needs a bundle normalised by one PercentileNormalized.")
+    norms = [
+        {"lower": t.normalizer.lower, "upper": t.normalizer.upper, "eps": t.normalizer.eps}
+        for t in steps
+        if isinstance(t, PercentileNormalized)
+    ]
     post = [type(t).__name__ for t in parser.get_parsed_content("postprocessing").transforms]
     if "RemoveSmallObjectsd" in post:
         logger.warning("the bundle removes small objects in memory; out of core they are kept (not block-local)")
-    norm = {"lower": norms[0].lower, "upper": norms[0].upper, "eps": norms[0].eps}
-    settings = _tiling_settings(tiled, float(parser.get_parsed_content("threshold")), norm)
+    settings = _tiling_settings(tiled, float(parser.get_parsed_content("threshold")), norms)
     return settings, (runtime, tiled)
+
+
+def _per_tile(tiled) -> list[tuple[int, int, bool]]:
+    """The inferer's test-time augmentations as per-tile ``(quarter_turns, flip_width, reverse_slices)`` triples
+    (whole-image modes applied per tile, see the module docstring)."""
+    return tiled.tile_transforms or [(turns, flip, False) for turns, flip in tiled.transforms]
 
 
 def _tile_function(parser, runtime, tiled, device):
@@ -388,23 +398,22 @@ def _tile_function(parser, runtime, tiled, device):
     the bundle's back end, precision and test-time augmentation (whole-image modes applied per tile)."""
     import torch
 
+    from microseg.bundle import load_weights
     from microseg.inferers.runtime import RuntimeInferer, resolve_precision
     from microseg.inferers.tiled import TileTTA
 
     network = parser.get_parsed_content("network")
     for handler in parser.get_parsed_content("handlers"):  # the bundle's CheckpointLoader(s)
         if type(handler).__name__ == "CheckpointLoader":
-            state = torch.load(handler.load_path, map_location=device, weights_only=True)
             for key, module in handler.load_dict.items():
-                module.load_state_dict(state.get(key, state) if isinstance(state, dict) else state)
+                load_weights(module, handler.load_path, device, key)
     network.eval()
     if isinstance(runtime, RuntimeInferer):
         predictor = runtime.predictor(network, device)
         precision = resolve_precision(runtime.precision, device.type, runtime.backend)
     else:
         predictor, precision = network, "float32"
-    transforms = tiled.tile_transforms or [(turns, flip, False) for turns, flip in tiled.transforms]
-    tta = TileTTA(predictor, transforms, uncertainty=False)
+    tta = TileTTA(predictor, _per_tile(tiled), uncertainty=False)
     dtype = None if precision == "float32" else getattr(torch, precision)
 
     def predict(tiles: np.ndarray) -> np.ndarray:
@@ -508,11 +517,8 @@ def _onnx_parts(bundle, providers, trust_bundle: bool, overrides: dict) -> tuple
     if not isinstance(tiled, TiledPredictor):
         raise MicrosegInputError("out-of-core segmentation needs a bundle that predicts with SliceTiledInferer.")
     norms = [c.arguments() for c in onnx.config.components("preprocessing") if c.name.endswith("PercentileNormalized")]
-    if len(norms) != 1:
-        raise MicrosegInputError("out-of-core segmentation needs a bundle normalised by one PercentileNormalized.")
-    settings = _tiling_settings(tiled, float(onnx.config.resolve("threshold")), norms[0])
-    transforms = tiled.tile_transforms or [(turns, flip, False) for turns, flip in tiled.transforms]
-    return settings, TileTTA(onnx.run_model, transforms, uncertainty=False)
+    settings = _tiling_settings(tiled, float(onnx.config.resolve("threshold")), norms)
+    return settings, TileTTA(onnx.run_model, _per_tile(tiled), uncertainty=False)
 
 
 def _release_freed_memory() -> None:

@@ -159,10 +159,9 @@ def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike) -> Path:
     raise MicrosegInputError(f"{archive}: not a zip or tar archive.")
 
 
-def _lucchi_layout(dest: Path) -> None:
-    """Lucchi: the four TIFF stacks, downloaded or unpacked, are copied to ``dest`` (``train.json`` reads
-    ``training.tif`` and ``training_groundtruth.tif`` there)."""
-    for name in ("training.tif", "training_groundtruth.tif", "testing.tif", "testing_groundtruth.tif"):
+def _copy_to_top(dest: Path, names: tuple[str, ...]) -> None:
+    """Copy the files ``names``, found among the downloaded or unpacked files, to ``dest`` itself."""
+    for name in names:
         found = next((p for folder in ("downloads", "unpacked") for p in sorted((dest / folder).rglob(name))), None)
         if found is None:
             raise MicrosegInputError(f"{dest}: {name} is missing after the download.")
@@ -180,14 +179,15 @@ def _cdeep3m_layout(dest: Path) -> None:
         shutil.copytree(found, dest / "training")
 
 
+def _lucchi_layout(dest: Path) -> None:
+    """Lucchi: the four TIFF stacks, downloaded or unpacked, are copied to ``dest`` (``train.json`` reads
+    ``training.tif`` and ``training_groundtruth.tif`` there)."""
+    _copy_to_top(dest, ("training.tif", "training_groundtruth.tif", "testing.tif", "testing_groundtruth.tif"))
+
+
 def _isbi_layout(dest: Path) -> None:
-    """ISBI 2012: the two TIFF stacks are copied to ``dest``."""
-    for name in ("train-volume.tif", "train-labels.tif"):
-        found = next(iter(sorted((dest / "downloads").rglob(name))), None)
-        if found is None:
-            raise MicrosegInputError(f"{dest}: {name} is missing after the download.")
-        if found.resolve() != (dest / name).resolve():
-            shutil.copy2(found, dest / name)
+    """ISBI 2012: the two TIFF stacks are copied to ``dest`` (the SBEM bundle's membrane command reads them there)."""
+    _copy_to_top(dest, ("train-volume.tif", "train-labels.tif"))
 
 
 _LUCCHI_URL = "https://documents.epfl.ch/groups/c/cv/cvlab-unit/www/data/%20ElectronMicroscopy_Hippocampus/"

@@ -40,9 +40,8 @@ class SliceEnsemble(nn.Module):
         if x.shape[1] != self.in_slices:
             raise ValueError(f"SliceEnsemble: expected {self.in_slices} adjacent slices as channels, got {x.shape[1]}")
         centre = self.in_slices // 2
-        total = torch.zeros(0)
-        for index, member in enumerate(self.members):
-            half = self.slices[index] // 2
-            prob = torch.sigmoid(member(x[:, centre - half : centre + half + 1]).float())
-            total = prob if index == 0 else total + prob
+        total = sum(
+            torch.sigmoid(member(x[:, centre - slices // 2 : centre + slices // 2 + 1]).float())
+            for member, slices in zip(self.members, self.slices, strict=True)
+        )
         return torch.logit((total / len(self.members)).clamp(self.eps, 1 - self.eps))

@@ -76,8 +76,8 @@ class RandFlipSliceOrder(RandomizableTransform):
 
 
 class RandFlipSliceOrderd(RandomizableTransform, MapTransform):
-    """Dictionary version of :class:`RandFlipSliceOrder`: one draw flips every key (image and, when it has as many
-    channels, nothing else; labels are single slices and are left as they are)."""
+    """Dictionary version of :class:`RandFlipSliceOrder`: one draw flips the channel order of every key (a
+    single-slice label is unchanged by it)."""
 
     def __init__(self, keys: KeysCollection, prob: float = 0.5, allow_missing_keys: bool = False) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
