@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU figures of docs/PERFORMANCE.md on one CUDA device, in one go (about 6 minutes on an H200):
 # roofline of every bundle's network, inference against plain MONAI (FIB-SEM U-Net and the seed-size GlaS U-Net),
-# and training throughput with the share of time the GPU waits for data.
+# training throughput with the share of time the GPU waits for data, and the cost of batched augmentation.
 #
 #   bash scripts/bench_gpu.sh OUT_DIR LUCCHI_DIR [GLAS_DIR]
 #
@@ -49,6 +49,8 @@ run train_fibsem_on_device python3 scripts/bench_train.py --bundle fibsem_mitoch
     --dataset_dir "$data" --device cuda --iterations 60 --num_workers "${WORKERS:-12}" \
     --override 'train_slices=[0,32]' --override 'val_slices=[32,40]' --override augment_on_device=true \
     --variants bundle
+run augment_fibsem python3 scripts/bench_augment.py --bundle fibsem_mitochondria_segmentation --device cuda
+run augment_tem python3 scripts/bench_augment.py --bundle tem_nuclei_segmentation --device cuda
 if [[ -n $glas ]]; then
     for size in 512 256; do
         run train_seed python3 scripts/bench_train.py --bundle he_gland_segmentation --dataset_dir "$glas" \

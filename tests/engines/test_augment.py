@@ -1,5 +1,5 @@
-"""AugmentOnDevice: the batch is moved to the device and augmented there, sample by sample; the bundles switch it
-on with ``--augment_on_device true``."""
+"""AugmentOnDevice: the batch is moved to the device and augmented there, sample by sample or as a whole batch; the
+bundles switch it on with ``--augment_on_device true`` (batched)."""
 
 from __future__ import annotations
 
@@ -40,6 +40,20 @@ def test_each_sample_is_augmented_with_its_label():
             assert torch.equal(label[i], (image[i] > 10).float())  # label follows its image
             flipped.add(same)
     assert flipped == {True, False}
+
+
+def test_a_batched_transform_gets_the_whole_batch_once():
+    calls = []
+
+    def transform(data):
+        calls.append({k: tuple(v.shape) for k, v in data.items()})
+        return {"image": data["image"] + 1, "label": data["label"]}
+
+    batch = _batch()
+    image, label = AugmentOnDevice(transform, batched=True)(batch, torch.device("cpu"))
+    assert calls == [{"image": (2, 1, 4, 4), "label": (2, 1, 4, 4)}]
+    assert type(image) is torch.Tensor and torch.equal(image, batch["image"].as_tensor() + 1)
+    assert torch.equal(label, batch["label"].as_tensor())
 
 
 def test_the_checkpoint_handler_reseeds_device_augmentation():

@@ -157,6 +157,20 @@ def test_folding_batch_norms_keeps_the_function(name):
     assert float((out - reference).abs().max()) < 1e-4 * (1 + float(reference.abs().max()))
 
 
+def test_one_channel_tiles_get_channels_last_strides():
+    """``contiguous(memory_format=channels_last)`` keeps NCHW strides for one channel; a compiled network would
+    recompile for them (measured slower than eager), so the inputs are copied to the canonical strides."""
+    from microseg.inferers.runtime import channels_last_strides
+
+    x = torch.rand(8, 1, 16, 24)
+    assert x.contiguous(memory_format=torch.channels_last).stride() == x.stride() == (384, 384, 24, 1)
+    out = channels_last_strides(x)
+    assert out.stride() == (384, 1, 24, 1) and torch.equal(out, x)
+    assert channels_last_strides(out) is out
+    rgb = torch.rand(2, 3, 4, 5).contiguous(memory_format=torch.channels_last)
+    assert channels_last_strides(rgb) is rgb
+
+
 def test_new_weights_rebuild_the_backend(fibsem_network):
     network = load_network(FIBSEM)
     runtime = RuntimeInferer(_tiled(), "eager", channels_last=True)

@@ -1,5 +1,6 @@
 """The speed benchmarks run on a tiny problem and report what they claim: identical masks for float32 variants,
-FLOPs counted right, throughput and data wait for the bundle's trainer and the plain-MONAI loop."""
+FLOPs counted right, throughput and data wait for the bundle's trainer and the plain-MONAI loop, augmentation cost
+per batch."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from conftest import BUNDLES, REPO, synthetic_stack
 
 sys.path.insert(0, str(REPO / "scripts"))
 
+import bench_augment
 import bench_inference
 import bench_train
 import roofline
@@ -70,3 +72,17 @@ def test_bench_train_times_the_bundle_and_the_plain_monai_loop(tmp_path, capsys)
     for row in rows:
         assert row["samples_per_s"] > 0 and 0 <= row["data_wait"] < 1
     assert "| bundle | float32 | 2 | 32x32 |" in capsys.readouterr().out
+
+
+def test_bench_augment_times_workers_per_sample_and_batched(capsys):
+    rows = bench_augment.main(["--bundle", "tem_nuclei_segmentation", "--rounds", "2"])
+    assert [r["variant"] for r in rows] == ["workers (CPU, per sample)", "per-sample on cpu", "batched on cpu"]
+    assert all(r["ms"] > 0 for r in rows)
+    assert rows[2]["ops"] < rows[1]["ops"]  # one grid for the batch, not one chain of operators per sample
+    assert "batch 2 x 1 x 256x256" in capsys.readouterr().out
+
+
+def test_operators_are_counted():
+    with bench_augment.CountOps() as ops:
+        torch.ones(3).add(1).mul(2)
+    assert ops.count == 3

@@ -112,6 +112,19 @@ def fold_batch_norms(network: torch.nn.Module) -> int:
     return folded
 
 
+def channels_last_strides(x: torch.Tensor) -> torch.Tensor:
+    """``x`` (4D) with the strides of channels-last memory, ``(H*W*C, 1, W*C, C)``, copied only if it has others.
+
+    ``x.contiguous(memory_format=torch.channels_last)`` keeps a one-channel tensor's NCHW strides (for ``C == 1``
+    both layouts are contiguous); a compiled network guards on strides and, handed those, recompiles into a graph
+    that measured slower than eager channels-last (0.30 s against 0.18 s per 8 FIB-SEM tiles).
+    """
+    _, c, h, w = x.shape
+    if x.stride() == (h * w * c, 1, w * c, c):
+        return x
+    return torch.empty_like(x, memory_format=torch.channels_last).copy_(x)
+
+
 class _ChannelsLast:
     """Call ``fn`` on channels-last (NHWC in memory) copies of 4D inputs; other inputs pass unchanged."""
 
@@ -120,7 +133,7 @@ class _ChannelsLast:
 
     def __call__(self, x: Any) -> Any:
         if isinstance(x, torch.Tensor) and x.ndim == 4:
-            x = x.contiguous(memory_format=torch.channels_last)
+            x = channels_last_strides(x)
         return self.fn(x)
 
 
@@ -232,8 +245,9 @@ def build_predictor(
         logger.info("folded %d batch norms into the preceding convolutions", fold_batch_norms(model))
     if channels_last:
         _to_channels_last(model)
-    if backend == "compile":
-        model = _FixedBatch(torch.compile(model, mode=compile_mode))
+    if backend == "compile":  # channels-last after padding: the compiled network sees one shape and one layout
+        compiled = torch.compile(model, mode=compile_mode)
+        return _FixedBatch(_ChannelsLast(compiled) if channels_last else compiled)
     return _ChannelsLast(model) if channels_last else model
 
 

@@ -10,6 +10,7 @@ from microseg.transforms.augment import (
     RandPiecewiseAffine,
     RandPiecewiseAffined,
 )
+from microseg.transforms.batch import RandBatchIntensity, RandBatchIntensityd, RandBatchSpatial, RandBatchSpatiald
 from microseg.transforms.checks import (
     CheckBinaryLabel,
     CheckBinaryLabeld,
@@ -82,6 +83,10 @@ __all__ = [
     "OtsuThresholdd",
     "PercentileNormalize",
     "PercentileNormalized",
+    "RandBatchIntensity",
+    "RandBatchIntensityd",
+    "RandBatchSpatial",
+    "RandBatchSpatiald",
     "RandElasticDisplacement",
     "RandElasticDisplacementd",
     "RandFlipSliceOrder",

@@ -1,0 +1,297 @@
+"""Random augmentation of whole ``(B, C, H, W)`` batches on the training device, with per-sample parameters.
+
+MONAI's random transforms work sample by sample. On a GPU that trains a small network, neither loader workers
+(CPU) nor per-sample transforms on the device (dozens of small kernel launches per sample) keep up. These
+transforms draw each sample's parameters from the same distributions as the MONAI transforms they stand for and
+apply them to the whole batch at once:
+
+* :class:`RandBatchSpatial`: ``RandFlip`` on each axis, ``RandRotate90``, and ``RandAffine`` (rotation, scaling,
+  translation) or ``Rand2DElastic`` (the same plus a control-grid deformation) composed into one sampling grid
+  per sample; one ``grid_sample`` per batch and key.
+* :class:`RandBatchIntensity`: ``RandGaussianNoise``, ``RandScaleIntensity`` and ``RandShiftIntensity``.
+
+Only the distributions are MONAI's: the random values differ from those the per-sample transforms would draw.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable, Mapping, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from monai.config import KeysCollection
+from monai.transforms import MapTransform, Randomizable
+from monai.utils import ensure_tuple_rep
+
+__all__ = ["RandBatchIntensity", "RandBatchIntensityd", "RandBatchSpatial", "RandBatchSpatiald"]
+
+
+def _pair(value: float | Sequence[float], name: str) -> tuple[float, float]:
+    pair = ensure_tuple_rep(value, 2)
+    if len(pair) != 2 or any(float(v) < 0 for v in pair):
+        raise ValueError(f"{name} must be a non-negative number or one per axis (H, W), got {value!r}")
+    return float(pair[0]), float(pair[1])
+
+
+def _probability(value: float, name: str) -> float:
+    if not 0.0 <= float(value) <= 1.0:
+        raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}")
+    return float(value)
+
+
+def _plain(x: torch.Tensor) -> torch.Tensor:
+    return x.as_tensor() if hasattr(x, "as_tensor") else x
+
+
+class RandBatchSpatial(Randomizable):
+    """Flips, quarter turns, an affine map and an elastic deformation of each sample of a batch, as one sampling grid.
+
+    Per sample, independently: each axis is flipped with ``flip_prob`` (``RandFlip``); with ``rot90_prob`` the
+    sample turns by 1, 2 or 3 quarter turns (``RandRotate90(max_k=3)``); with ``prob`` it is rotated by
+    ``U(-rotate_range, rotate_range)`` radians, scaled by ``1 + U(-s, s)`` per axis, shifted by ``U(-t, t)`` pixels
+    per axis about the centre (``RandAffine``) and, if ``spacing`` is given, deformed by a displacement field:
+    normal offsets of standard deviation ``U(*magnitude_range)`` pixels on control points every ``spacing``
+    pixels, interpolated bicubically (``Rand2DElastic``). The output at pixel ``p`` (centred coordinates) samples
+    the input at ``M (A (p + d(p)) + t)``, with ``M`` the flips and turns, ``A`` rotation times scaling and ``d``
+    the displacement. Without flips, turns or deformation the grid hits pixel centres (exact for ``nearest``,
+    within float rounding, about 1e-5 pixel, for ``bilinear``).
+
+    Args:
+        flip_prob: probability of flipping each axis, one value or ``(p_H, p_W)``.
+        rot90_prob: probability of a quarter turn (needs square samples).
+        prob: probability of the affine map and deformation.
+        rotate_range: largest rotation angle in radians.
+        scale_range: largest relative scaling, one value or per axis ``(H, W)``.
+        translate_range: largest shift in pixels, one value or per axis ``(H, W)``.
+        spacing: control point spacing in pixels of the elastic deformation, one value or ``(H, W)``; None: none.
+        magnitude_range: ``(low, high)`` of the offsets' standard deviation in pixels (needs ``spacing``).
+        mode: ``"bilinear"`` or ``"nearest"`` interpolation.
+        padding_mode: ``"zeros"``, ``"border"`` or ``"reflection"``: values sampled outside the input.
+
+    Shapes: ``(B, C, H, W)`` in, same shape and dtype out (integer inputs need ``mode="nearest"``).
+    """
+
+    def __init__(
+        self,
+        flip_prob: float | Sequence[float] = 0.0,
+        rot90_prob: float = 0.0,
+        prob: float = 0.0,
+        rotate_range: float = 0.0,
+        scale_range: float | Sequence[float] = 0.0,
+        translate_range: float | Sequence[float] = 0.0,
+        spacing: float | Sequence[float] | None = None,
+        magnitude_range: Sequence[float] = (0.0, 0.0),
+        mode: str = "bilinear",
+        padding_mode: str = "reflection",
+    ) -> None:
+        flips = _pair(flip_prob, "flip_prob")
+        self.flip_prob = (_probability(flips[0], "flip_prob"), _probability(flips[1], "flip_prob"))
+        self.rot90_prob, self.prob = _probability(rot90_prob, "rot90_prob"), _probability(prob, "prob")
+        self.rotate_range = float(rotate_range)
+        self.scale_range, self.translate_range = (
+            _pair(scale_range, "scale_range"),
+            _pair(translate_range, "translate_range"),
+        )
+        self.spacing = None if spacing is None else tuple(max(1, round(s)) for s in _pair(spacing, "spacing"))
+        if len(magnitude_range) != 2 or not 0 <= magnitude_range[0] <= magnitude_range[1]:
+            raise ValueError(f"magnitude_range must be (low, high) with 0 <= low <= high, got {magnitude_range!r}")
+        self.magnitude_range = (float(magnitude_range[0]), float(magnitude_range[1]))
+        self.mode, self.padding_mode = mode, padding_mode
+        self.params: dict[str, np.ndarray] = {}
+
+    def randomize(self, batch_size: int, spatial_size: Sequence[int]) -> None:
+        """Draw every sample's flips, turns, affine map and control point offsets."""
+        if self.rot90_prob > 0 and spatial_size[0] != spatial_size[1]:
+            raise ValueError(f"quarter turns need square samples, got {tuple(spatial_size)}; set rot90_prob to 0")
+        n = batch_size
+        flips = self.R.random_sample((n, 2)) < np.asarray(self.flip_prob)
+        turns = np.where(self.R.random_sample(n) < self.rot90_prob, self.R.randint(3, size=n) + 1, 0)
+        moved = self.R.random_sample(n) < self.prob
+        angle = self.R.uniform(-self.rotate_range, self.rotate_range, n) * moved
+        scale = 1 + self.R.uniform(-1, 1, (n, 2)) * np.asarray(self.scale_range) * moved[:, None]
+        shift = self.R.uniform(-1, 1, (n, 2)) * np.asarray(self.translate_range) * moved[:, None]
+        self.params = {"flips": flips, "turns": turns, "angle": angle, "scale": scale, "shift": shift}
+        if self.spacing is not None:
+            grid = [math.ceil((s - 1) / g) + 3 for s, g in zip(spatial_size, self.spacing, strict=True)]
+            magnitude = self.R.uniform(*self.magnitude_range, n) * moved
+            offsets = self.R.standard_normal((n, 2, *grid)) * magnitude[:, None, None, None]
+            self.params["offsets"] = offsets.astype(np.float32)
+
+    def _matrices(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(B, 2, 2)`` matrices ``M A`` (flips and turns times rotation and scaling) and ``(B, 2)`` ``M t``, in
+        ``(y, x)`` pixel coordinates."""
+        p = self.params
+        cos, sin = np.cos(p["angle"]), np.sin(p["angle"])
+        affine = np.stack([np.stack([cos, -sin], -1), np.stack([sin, cos], -1)], -2) * p["scale"][:, None, :]
+        turn = np.array([[0.0, 1.0], [-1.0, 0.0]])  # out(y, x) = in(x, -y): torch.rot90(k=1, dims=(-2, -1))
+        flips = [
+            np.diag(np.where(f, -1.0, 1.0)) @ np.linalg.matrix_power(turn, int(k))
+            for f, k in zip(p["flips"], p["turns"], strict=True)
+        ]
+        m = np.stack(flips)
+        matrix, shift = m @ affine, np.einsum("bij,bj->bi", m, p["shift"])
+        return (
+            torch.as_tensor(matrix, dtype=torch.float32, device=device),
+            torch.as_tensor(shift, dtype=torch.float32, device=device),
+        )
+
+    def _displacement(self, spatial_size: Sequence[int], device: torch.device) -> torch.Tensor | None:
+        """``(B, H, W, 2)`` displacement in ``(y, x)`` pixels, or None without deformation."""
+        if self.spacing is None or not self.params["offsets"].any():
+            return None
+        offsets = torch.as_tensor(self.params["offsets"], device=device)
+        size = [(g - 1) * s + 1 for g, s in zip(offsets.shape[2:], self.spacing, strict=True)]
+        dense = F.interpolate(offsets, size=size, mode="bicubic", align_corners=True)
+        (h, w), (sh, sw) = spatial_size, self.spacing
+        return dense[:, :, sh : sh + h, sw : sw + w].permute(0, 2, 3, 1)
+
+    def grid(self, spatial_size: Sequence[int], device: torch.device) -> torch.Tensor:
+        """The ``(B, H, W, 2)`` sampling grid of the drawn parameters, ``(x, y)`` in ``[-1, 1]`` as ``grid_sample``
+        takes it (``align_corners=True``)."""
+        h, w = (int(s) for s in spatial_size)
+        half = torch.tensor([(h - 1) / 2, (w - 1) / 2], device=device).clamp_min(0.5)
+        ys, xs = torch.meshgrid(torch.arange(h, device=device), torch.arange(w, device=device), indexing="ij")
+        points = torch.stack([ys, xs], -1).float() - half  # (H, W, 2) centred (y, x)
+        displacement = self._displacement((h, w), device)
+        points = points.expand(len(self.params["turns"]), h, w, 2) if displacement is None else points + displacement
+        matrix, shift = self._matrices(device)
+        source = torch.einsum("bij,bhwj->bhwi", matrix, points) + shift[:, None, None, :]
+        return (source / half).flip(-1)
+
+    def __call__(
+        self, img: torch.Tensor, mode: str | None = None, randomize: bool = True, grid: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Args:
+        img: ``(B, C, H, W)``.
+        mode: interpolation of this call (default ``self.mode``).
+        randomize: draw new parameters (False: reuse the last ones, e.g. for the label of the same batch).
+        grid: a grid from :meth:`grid` to reuse.
+        """
+        img = _plain(img)
+        if img.ndim != 4:
+            raise ValueError(f"expected a (B, C, H, W) batch, got shape {tuple(img.shape)}")
+        if randomize:
+            self.randomize(img.shape[0], img.shape[-2:])
+        grid = self.grid(img.shape[-2:], img.device) if grid is None else grid
+        mode = mode or self.mode
+        if not img.is_floating_point() and mode != "nearest":
+            raise ValueError(f"integer input ({img.dtype}) needs mode 'nearest', got {mode!r}")
+        out = F.grid_sample(img.float(), grid, mode=mode, padding_mode=self.padding_mode, align_corners=True)
+        return out.to(img.dtype)
+
+
+class RandBatchSpatiald(Randomizable, MapTransform):
+    """Dictionary version of :class:`RandBatchSpatial`: one grid per sample for all ``keys``, with one ``mode``
+    per key (e.g. ``("bilinear", "nearest")`` for image and label)."""
+
+    def __init__(
+        self,
+        keys: KeysCollection,
+        mode: str | Sequence[str] = "bilinear",
+        allow_missing_keys: bool = False,
+        **kwargs,
+    ) -> None:
+        MapTransform.__init__(self, keys, allow_missing_keys)
+        self.spatial = RandBatchSpatial(**kwargs)
+        self.mode = ensure_tuple_rep(mode, len(self.keys))
+
+    def set_random_state(self, seed: int | None = None, state: np.random.RandomState | None = None):
+        super().set_random_state(seed, state)
+        self.spatial.set_random_state(seed, state)
+        return self
+
+    def randomize(self, batch_size: int, spatial_size: Sequence[int]) -> None:
+        self.spatial.randomize(batch_size, spatial_size)
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
+        d = dict(data)
+        first = _plain(d[self.first_key(d)])
+        self.randomize(first.shape[0], first.shape[-2:])
+        grid = self.spatial.grid(first.shape[-2:], first.device)
+        for key, mode in self.key_iterator(d, self.mode):
+            d[key] = self.spatial(d[key], mode=mode, randomize=False, grid=grid)
+        return d
+
+
+class RandBatchIntensity(Randomizable):
+    """Gaussian noise, intensity scaling and shifting of each sample of a batch, in that order.
+
+    Per sample, independently: with ``noise_prob``, noise of standard deviation ``U(0, noise_std)`` is added
+    (``RandGaussianNoise``); with ``scale_prob`` the sample is multiplied by ``1 + U(-scale_factor, scale_factor)``
+    (``RandScaleIntensity``); with ``shift_prob``, ``U(-shift_offset, shift_offset)`` is added
+    (``RandShiftIntensity``). The noise is drawn on the batch's device from a generator seeded by this transform's
+    random state.
+
+    Shapes: ``(B, C, *spatial)`` floating point in, same shape out.
+    """
+
+    def __init__(
+        self,
+        noise_prob: float = 0.0,
+        noise_std: float = 0.1,
+        scale_prob: float = 0.0,
+        scale_factor: float = 0.1,
+        shift_prob: float = 0.0,
+        shift_offset: float = 0.1,
+    ) -> None:
+        self.noise_prob, self.scale_prob = (
+            _probability(noise_prob, "noise_prob"),
+            _probability(scale_prob, "scale_prob"),
+        )
+        self.shift_prob = _probability(shift_prob, "shift_prob")
+        self.noise_std, self.scale_factor, self.shift_offset = (
+            float(noise_std),
+            float(scale_factor),
+            float(shift_offset),
+        )
+        self.params: dict[str, np.ndarray | int] = {}
+
+    def randomize(self, batch_size: int) -> None:
+        n = batch_size
+        noise = (self.R.random_sample(n) < self.noise_prob) * self.R.uniform(0, self.noise_std, n)
+        scale = 1 + (self.R.random_sample(n) < self.scale_prob) * self.R.uniform(-1, 1, n) * self.scale_factor
+        shift = (self.R.random_sample(n) < self.shift_prob) * self.R.uniform(-1, 1, n) * self.shift_offset
+        self.params = {"noise": noise, "scale": scale, "shift": shift, "seed": int(self.R.randint(2**31 - 1))}
+
+    def __call__(self, img: torch.Tensor, randomize: bool = True) -> torch.Tensor:
+        img = _plain(img)
+        if not img.is_floating_point():
+            raise ValueError(f"intensity augmentation needs a floating point batch, got {img.dtype}")
+        if randomize:
+            self.randomize(img.shape[0])
+        p = self.params
+        shape = (-1,) + (1,) * (img.ndim - 1)
+
+        def per_sample(name: str) -> torch.Tensor:
+            return torch.as_tensor(p[name], dtype=img.dtype, device=img.device).reshape(shape)
+
+        out = img
+        if np.any(p["noise"]):
+            generator = torch.Generator(device=img.device).manual_seed(p["seed"])
+            noise = torch.randn(img.shape, generator=generator, device=img.device, dtype=img.dtype)
+            out = out + noise * per_sample("noise")
+        return out * per_sample("scale") + per_sample("shift")
+
+
+class RandBatchIntensityd(Randomizable, MapTransform):
+    """Dictionary version of :class:`RandBatchIntensity` (each key gets its own draws)."""
+
+    def __init__(self, keys: KeysCollection, allow_missing_keys: bool = False, **kwargs) -> None:
+        MapTransform.__init__(self, keys, allow_missing_keys)
+        self.intensity = RandBatchIntensity(**kwargs)
+
+    def set_random_state(self, seed: int | None = None, state: np.random.RandomState | None = None):
+        super().set_random_state(seed, state)
+        self.intensity.set_random_state(seed, state)
+        return self
+
+    def randomize(self, batch_size: int) -> None:
+        self.intensity.randomize(batch_size)
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            d[key] = self.intensity(d[key])
+        return d
