@@ -4,8 +4,8 @@
 Three ways to augment one batch of the bundle's training patches (``configs/train.json``), timed in one process,
 interleaved round by round:
 
-* ``workers``: ``train#augmentation`` (MONAI's per-sample transforms) on NumPy/CPU tensors, one sample at a time:
-  what each loader worker spends per batch;
+* ``workers``: ``train#augmentation`` (``train#random_transforms`` in the GlaS bundle; MONAI's per-sample
+  transforms) on CPU tensors, one sample at a time: what the loader workers spend per batch;
 * ``per-sample``: the same transforms on tensors on ``--device``, one sample at a time (how
   ``microseg.engines.AugmentOnDevice`` ran them before 0.9.0);
 * ``batched``: ``train#device_augmentation`` (:mod:`microseg.transforms.batch`) on the whole batch on
@@ -17,11 +17,13 @@ label); the costs do not depend on the values.
 
     python scripts/bench_augment.py --bundle fibsem_mitochondria_segmentation
     python scripts/bench_augment.py --bundle tem_nuclei_segmentation --device cuda
+    python scripts/bench_augment.py --bundle he_gland_segmentation --override image_size=512
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import statistics
 import sys
@@ -37,6 +39,8 @@ from bench_inference import device_name, synchronize
 
 logger = logging.getLogger("bench_augment")
 
+WORKER_AUGMENTATION = ("train#augmentation", "train#random_transforms")  # the loader workers' random transforms
+
 
 class CountOps(TorchDispatchMode):
     """Count the PyTorch operators dispatched inside the ``with`` block."""
@@ -48,6 +52,18 @@ class CountOps(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         self.count += 1
         return func(*args, **(kwargs or {}))
+
+
+def overrides(items: list[str] | None) -> dict:
+    """``["image_size=512", "augment=false"]`` -> ``{"image_size": 512, "augment": False}`` (JSON values, else text)."""
+    result = {}
+    for item in items or []:
+        key, _, value = item.partition("=")
+        try:
+            result[key] = json.loads(value)
+        except json.JSONDecodeError:
+            result[key] = value
+    return result
 
 
 def patch_shape(parser) -> tuple[int, int, tuple[int, ...]]:
@@ -95,6 +111,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     cli.add_argument("--device", default="cpu")
     cli.add_argument("--rounds", type=int, default=20)
     cli.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    cli.add_argument("--override", action="append", help="KEY=VALUE of train.json, e.g. image_size=512 (repeatable)")
     args = cli.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.threads:
@@ -105,11 +122,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
     device = torch.device(args.device)
     bundle = resolve_bundle(args.bundle)
-    parser = load_parser(bundle, "train.json", device=f"$torch.device('{device}')")
+    parser = load_parser(bundle, "train.json", device=f"$torch.device('{device}')", **overrides(args.override))
     if "train#device_augmentation" not in parser:
         raise SystemExit(f"{bundle.name}: its train.json has no train#device_augmentation (no batched augmentation)")
     batch, channels, spatial = patch_shape(parser)
-    workers = Compose(parser.get_parsed_content("train#augmentation"))
+    worker_key = next(k for k in WORKER_AUGMENTATION if k in parser)
+    workers = Compose(parser.get_parsed_content(worker_key))
     batched = Compose(parser.get_parsed_content("train#device_augmentation"))
     for t in (workers, batched):
         t.set_random_state(0)

@@ -51,9 +51,14 @@ run train_fibsem_on_device python3 scripts/bench_train.py --bundle fibsem_mitoch
     --variants bundle
 run augment_fibsem python3 scripts/bench_augment.py --bundle fibsem_mitochondria_segmentation --device cuda
 run augment_tem python3 scripts/bench_augment.py --bundle tem_nuclei_segmentation --device cuda
+run augment_glas python3 scripts/bench_augment.py --bundle he_gland_segmentation --device cuda \
+    --override image_size=512
 if [[ -n $glas ]]; then
     for size in 512 256; do
         run train_seed python3 scripts/bench_train.py --bundle he_gland_segmentation --dataset_dir "$glas" \
             --device cuda --iterations 30 --num_workers "${WORKERS:-12}" --override image_size=$size
     done
+    run train_seed_on_device python3 scripts/bench_train.py --bundle he_gland_segmentation --dataset_dir "$glas" \
+        --device cuda --iterations 30 --num_workers "${WORKERS:-12}" --override image_size=512 \
+        --override augment_on_device=true --variants bundle
 fi

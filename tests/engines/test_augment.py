@@ -88,3 +88,20 @@ def test_fibsem_trains_with_augmentation_on_the_device(tmp_path):
         tensorboard=False,
     )
     assert (bundle / "models" / "model.pt").is_file()
+
+
+def test_glas_trains_with_augmentation_on_the_device(tmp_path, glas_folder):
+    bundle = copy_bundle("he_gland_segmentation", tmp_path)
+    run_config(
+        bundle,
+        ["train.json"],
+        dataset_dir=str(glas_folder),
+        max_epochs=1,
+        image_size=64,
+        num_workers=0,
+        batch_size=2,
+        val_names=["train_4"],
+        augment_on_device=True,
+        tensorboard=False,
+    )
+    assert (bundle / "models" / "model.pt").is_file()

@@ -7,7 +7,15 @@ import pytest
 import torch
 from monai.transforms import Rand2DElastic
 
-from microseg.transforms import RandBatchIntensity, RandBatchIntensityd, RandBatchSpatial, RandBatchSpatiald
+from microseg.transforms import (
+    RandBatchIntensity,
+    RandBatchIntensityd,
+    RandBatchMedianSharpen,
+    RandBatchSpatial,
+    RandBatchSpatiald,
+    RandElasticDisplacement,
+    RandMedianSharpen,
+)
 
 
 def _batch(n: int = 6, size: int = 24) -> torch.Tensor:
@@ -141,3 +149,50 @@ def test_intensity_dictionary_version_leaves_other_keys():
     assert torch.equal(out["label"], label) and not torch.equal(out["image"], x)
     with pytest.raises(ValueError, match="floating point"):
         RandBatchIntensity()(torch.zeros(2, 1, 4, 4, dtype=torch.uint8))
+
+
+def test_the_dense_field_has_rand_elastic_displacements_magnitude():
+    """The imgaug-style dense field (GlaS recipe) moves pixels as far as ``RandElasticDisplacement`` does."""
+    size = 96
+    ramp = torch.arange(size, dtype=torch.float32)[None, :].expand(size, size)
+    inner = slice(16, -16)
+    theirs_t = RandElasticDisplacement(alpha_range=(8, 8), sigma=3, prob=1.0)
+    theirs_t.set_random_state(0)
+    theirs = np.mean([(theirs_t(ramp[None])[0] - ramp)[inner, inner].abs().mean().item() for _ in range(20)])
+    ours = RandBatchSpatial(dense_prob=1.0, dense_alpha_range=(8, 8), dense_sigma=3)
+    ours.set_random_state(0)
+    mine = (ours(ramp[None, None].expand(20, 1, size, size))[:, 0] - ramp)[:, inner, inner].abs().mean().item()
+    assert mine == pytest.approx(theirs, rel=0.2)
+    assert mine > 0.2
+
+
+def test_zoom_shows_a_window_of_the_sample_enlarged():
+    size = 65
+    ramp = torch.arange(size, dtype=torch.float32)[None, None, None, :].expand(8, 1, size, size)
+    spatial = RandBatchSpatial(zoom_prob=1.0, zoom=0.75, padding_mode="zeros")
+    spatial.set_random_state(0)
+    out = spatial(ramp.contiguous())
+    steps = out[:, 0, :, 1:] - out[:, 0, :, :-1]
+    assert torch.allclose(steps, torch.full_like(steps, 0.75), atol=1e-3)  # 75% of the width spread over all of it
+    lows, highs = out[:, 0, 0, 0], out[:, 0, 0, -1]
+    assert (lows >= -1e-3).all() and (highs <= size - 1 + 1e-3).all()  # the window stays inside the sample
+    assert len(set(lows.round().tolist())) > 1  # at random places
+    with pytest.raises(ValueError, match="zoom"):
+        RandBatchSpatial(zoom=1.5)
+
+
+def test_batched_median_sharpen_equals_the_per_sample_transform():
+    x = torch.rand(6, 3, 20, 24, generator=torch.Generator().manual_seed(1))
+    batched = RandBatchMedianSharpen(prob=0.5)
+    batched.set_random_state(4)
+    out = batched(x)
+    p = batched.params
+    assert p["applied"].any() and not p["applied"].all()
+    for i in range(len(x)):
+        if not p["applied"][i]:
+            assert torch.equal(out[i], x[i])
+            continue
+        single = RandMedianSharpen(prob=1.0)
+        single.alpha, single.lightness = p["alpha"][i], p["lightness"][i]
+        single._do_transform = True
+        assert torch.allclose(out[i], single(x[i], randomize=False), atol=1e-5)

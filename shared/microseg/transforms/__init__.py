@@ -10,7 +10,14 @@ from microseg.transforms.augment import (
     RandPiecewiseAffine,
     RandPiecewiseAffined,
 )
-from microseg.transforms.batch import RandBatchIntensity, RandBatchIntensityd, RandBatchSpatial, RandBatchSpatiald
+from microseg.transforms.batch import (
+    RandBatchIntensity,
+    RandBatchIntensityd,
+    RandBatchMedianSharpen,
+    RandBatchMedianSharpend,
+    RandBatchSpatial,
+    RandBatchSpatiald,
+)
 from microseg.transforms.checks import (
     CheckBinaryLabel,
     CheckBinaryLabeld,
@@ -85,6 +92,8 @@ __all__ = [
     "PercentileNormalized",
     "RandBatchIntensity",
     "RandBatchIntensityd",
+    "RandBatchMedianSharpen",
+    "RandBatchMedianSharpend",
     "RandBatchSpatial",
     "RandBatchSpatiald",
     "RandElasticDisplacement",

@@ -9,6 +9,10 @@ apply them to the whole batch at once:
   translation) or ``Rand2DElastic`` (the same plus a control-grid deformation) composed into one sampling grid
   per sample; one ``grid_sample`` per batch and key.
 * :class:`RandBatchIntensity`: ``RandGaussianNoise``, ``RandScaleIntensity`` and ``RandShiftIntensity``.
+* :class:`RandBatchMedianSharpen`: :class:`microseg.transforms.RandMedianSharpen`.
+
+:class:`RandBatchSpatial` also stands for ``RandScaleCrop`` + ``Resize`` (``zoom``) and for
+:class:`microseg.transforms.RandElasticDisplacement` (``dense_alpha_range``), the GlaS recipe's.
 
 Only the distributions are MONAI's: the random values differ from those the per-sample transforms would draw.
 """
@@ -25,7 +29,16 @@ from monai.config import KeysCollection
 from monai.transforms import MapTransform, Randomizable
 from monai.utils import ensure_tuple_rep
 
-__all__ = ["RandBatchIntensity", "RandBatchIntensityd", "RandBatchSpatial", "RandBatchSpatiald"]
+from microseg.transforms.augment import _median3x3
+
+__all__ = [
+    "RandBatchIntensity",
+    "RandBatchIntensityd",
+    "RandBatchMedianSharpen",
+    "RandBatchMedianSharpend",
+    "RandBatchSpatial",
+    "RandBatchSpatiald",
+]
 
 
 def _pair(value: float | Sequence[float], name: str) -> tuple[float, float]:
@@ -58,6 +71,13 @@ class RandBatchSpatial(Randomizable):
     the displacement. Without flips, turns or deformation the grid hits pixel centres (exact for ``nearest``,
     within float rounding, about 1e-5 pixel, for ``bilinear``).
 
+    Two more steps for recipes that use them: with ``zoom_prob`` the sample shows a random ``zoom`` fraction of
+    itself enlarged to the full size (``RandScaleCrop(roi_scale=zoom)`` then ``Resize``, applied first), and with
+    ``dense_prob`` the displacement also gets a dense field ``alpha * G_sigma * U(-1, 1)`` per axis, ``alpha`` from
+    ``dense_alpha_range`` (:class:`~microseg.transforms.RandElasticDisplacement`, imgaug's elastic transformation).
+    Steps that a recipe runs one after the other with different padding share one ``padding_mode`` here (they
+    differ only within a few pixels of the border).
+
     Args:
         flip_prob: probability of flipping each axis, one value or ``(p_H, p_W)``.
         rot90_prob: probability of a quarter turn (needs square samples).
@@ -67,6 +87,11 @@ class RandBatchSpatial(Randomizable):
         translate_range: largest shift in pixels, one value or per axis ``(H, W)``.
         spacing: control point spacing in pixels of the elastic deformation, one value or ``(H, W)``; None: none.
         magnitude_range: ``(low, high)`` of the offsets' standard deviation in pixels (needs ``spacing``).
+        zoom_prob: probability of the zoom.
+        zoom: fraction of each side kept by the zoom (0 < zoom <= 1).
+        dense_prob: probability of the dense displacement field.
+        dense_alpha_range: ``(low, high)`` of its strength in pixels.
+        dense_sigma: standard deviation in pixels of the Gaussian that smooths it.
         mode: ``"bilinear"`` or ``"nearest"`` interpolation.
         padding_mode: ``"zeros"``, ``"border"`` or ``"reflection"``: values sampled outside the input.
 
@@ -83,6 +108,11 @@ class RandBatchSpatial(Randomizable):
         translate_range: float | Sequence[float] = 0.0,
         spacing: float | Sequence[float] | None = None,
         magnitude_range: Sequence[float] = (0.0, 0.0),
+        zoom_prob: float = 0.0,
+        zoom: float = 1.0,
+        dense_prob: float = 0.0,
+        dense_alpha_range: Sequence[float] = (0.0, 0.0),
+        dense_sigma: float = 3.0,
         mode: str = "bilinear",
         padding_mode: str = "reflection",
     ) -> None:
@@ -98,6 +128,13 @@ class RandBatchSpatial(Randomizable):
         if len(magnitude_range) != 2 or not 0 <= magnitude_range[0] <= magnitude_range[1]:
             raise ValueError(f"magnitude_range must be (low, high) with 0 <= low <= high, got {magnitude_range!r}")
         self.magnitude_range = (float(magnitude_range[0]), float(magnitude_range[1]))
+        if not 0 < float(zoom) <= 1:
+            raise ValueError(f"zoom must be in (0, 1], the fraction of each side kept, got {zoom!r}")
+        self.zoom_prob, self.zoom = _probability(zoom_prob, "zoom_prob"), float(zoom)
+        if len(dense_alpha_range) != 2 or not 0 <= dense_alpha_range[0] <= dense_alpha_range[1]:
+            raise ValueError(f"dense_alpha_range must be (low, high) with 0 <= low <= high, got {dense_alpha_range!r}")
+        self.dense_prob, self.dense_sigma = _probability(dense_prob, "dense_prob"), float(dense_sigma)
+        self.dense_alpha_range = (float(dense_alpha_range[0]), float(dense_alpha_range[1]))
         self.mode, self.padding_mode = mode, padding_mode
         self.params: dict[str, np.ndarray] = {}
 
@@ -112,7 +149,23 @@ class RandBatchSpatial(Randomizable):
         angle = self.R.uniform(-self.rotate_range, self.rotate_range, n) * moved
         scale = 1 + self.R.uniform(-1, 1, (n, 2)) * np.asarray(self.scale_range) * moved[:, None]
         shift = self.R.uniform(-1, 1, (n, 2)) * np.asarray(self.translate_range) * moved[:, None]
-        self.params = {"flips": flips, "turns": turns, "angle": angle, "scale": scale, "shift": shift}
+        zoomed = self.R.random_sample(n) < self.zoom_prob
+        zoom = np.where(zoomed, self.zoom, 1.0)
+        # the kept window's centre, uniform over the positions that keep it inside the sample
+        half = (np.asarray(spatial_size, dtype=float) - 1) / 2
+        centre = self.R.uniform(-1, 1, (n, 2)) * (1 - zoom[:, None]) * half
+        dense = (self.R.random_sample(n) < self.dense_prob) * self.R.uniform(*self.dense_alpha_range, n)
+        self.params = {
+            "flips": flips,
+            "turns": turns,
+            "angle": angle,
+            "scale": scale,
+            "shift": shift,
+            "zoom": zoom,
+            "centre": centre,
+            "dense": dense,
+            "seed": int(self.R.randint(2**31 - 1)),
+        }
         if self.spacing is not None:
             grid = [math.ceil((s - 1) / g) + 3 for s, g in zip(spatial_size, self.spacing, strict=True)]
             magnitude = self.R.uniform(*self.magnitude_range, n) * moved
@@ -120,8 +173,8 @@ class RandBatchSpatial(Randomizable):
             self.params["offsets"] = offsets.astype(np.float32)
 
     def _matrices(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(B, 2, 2)`` matrices ``M A`` (flips and turns times rotation and scaling) and ``(B, 2)`` ``M t``, in
-        ``(y, x)`` pixel coordinates."""
+        """``(B, 2, 2)`` matrices ``z M A`` (zoom times flips and turns times rotation and scaling) and ``(B, 2)``
+        shifts ``z M t + c`` (``c``: the zoom window's centre), in ``(y, x)`` pixel coordinates."""
         p = self.params
         cos, sin = np.cos(p["angle"]), np.sin(p["angle"])
         affine = np.stack([np.stack([cos, -sin], -1), np.stack([sin, cos], -1)], -2) * p["scale"][:, None, :]
@@ -131,7 +184,9 @@ class RandBatchSpatial(Randomizable):
             for f, k in zip(p["flips"], p["turns"], strict=True)
         ]
         m = np.stack(flips)
-        matrix, shift = m @ affine, np.einsum("bij,bj->bi", m, p["shift"])
+        zoom = p["zoom"][:, None, None]
+        matrix = zoom * (m @ affine)
+        shift = zoom[:, :, 0] * np.einsum("bij,bj->bi", m, p["shift"]) + p["centre"]
         return (
             torch.as_tensor(matrix, dtype=torch.float32, device=device),
             torch.as_tensor(shift, dtype=torch.float32, device=device),
@@ -139,13 +194,31 @@ class RandBatchSpatial(Randomizable):
 
     def _displacement(self, spatial_size: Sequence[int], device: torch.device) -> torch.Tensor | None:
         """``(B, H, W, 2)`` displacement in ``(y, x)`` pixels, or None without deformation."""
-        if self.spacing is None or not self.params["offsets"].any():
-            return None
-        offsets = torch.as_tensor(self.params["offsets"], device=device)
-        size = [(g - 1) * s + 1 for g, s in zip(offsets.shape[2:], self.spacing, strict=True)]
-        dense = F.interpolate(offsets, size=size, mode="bicubic", align_corners=True)
-        (h, w), (sh, sw) = spatial_size, self.spacing
-        return dense[:, :, sh : sh + h, sw : sw + w].permute(0, 2, 3, 1)
+        fields = []
+        if self.spacing is not None and self.params["offsets"].any():
+            offsets = torch.as_tensor(self.params["offsets"], device=device)
+            size = [(g - 1) * s + 1 for g, s in zip(offsets.shape[2:], self.spacing, strict=True)]
+            coarse = F.interpolate(offsets, size=size, mode="bicubic", align_corners=True)
+            (h, w), (sh, sw) = spatial_size, self.spacing
+            fields.append(coarse[:, :, sh : sh + h, sw : sw + w])
+        if self.params["dense"].any():
+            fields.append(self._dense_field(spatial_size, device))
+        return sum(fields).permute(0, 2, 3, 1) if fields else None
+
+    def _dense_field(self, spatial_size: Sequence[int], device: torch.device) -> torch.Tensor:
+        """``(B, 2, H, W)``: ``alpha * G_sigma * U(-1, 1)`` per axis, the Gaussian truncated at 4 sigma with zeros
+        outside the sample (SciPy's ``gaussian_filter(mode="constant")``), drawn on ``device``."""
+        generator = torch.Generator(device=device).manual_seed(self.params["seed"])
+        n = len(self.params["dense"])
+        noise = torch.rand((n * 2, 1, *spatial_size), generator=generator, device=device) * 2 - 1
+        radius = int(4 * self.dense_sigma + 0.5)
+        taps = torch.arange(-radius, radius + 1, dtype=torch.float32, device=device)
+        kernel = torch.exp(-0.5 * (taps / self.dense_sigma) ** 2)
+        kernel = kernel / kernel.sum()
+        smooth = F.conv2d(noise, kernel.view(1, 1, -1, 1), padding=(radius, 0))
+        smooth = F.conv2d(smooth, kernel.view(1, 1, 1, -1), padding=(0, radius))
+        alpha = torch.as_tensor(self.params["dense"], dtype=torch.float32, device=device)
+        return smooth.view(n, 2, *spatial_size) * alpha.view(n, 1, 1, 1)
 
     def grid(self, spatial_size: Sequence[int], device: torch.device) -> torch.Tensor:
         """The ``(B, H, W, 2)`` sampling grid of the drawn parameters, ``(x, y)`` in ``[-1, 1]`` as ``grid_sample``
@@ -294,4 +367,83 @@ class RandBatchIntensityd(Randomizable, MapTransform):
         d = dict(data)
         for key in self.key_iterator(d):
             d[key] = self.intensity(d[key])
+        return d
+
+
+class RandBatchMedianSharpen(Randomizable):
+    """:class:`microseg.transforms.RandMedianSharpen` for each sample of a batch: with ``prob``, a 3x3 median blur
+    then sharpening alpha-blended with the blurred image, ``alpha`` and ``lightness`` drawn per sample; the other
+    samples are returned unchanged.
+
+    The sharpening kernel ``(1 - a) * identity + a * [[-1, -1, -1], [-1, 8 + L, -1], [-1, -1, -1]]`` is computed as
+    ``(1 + a (7 + L)) b - a S`` with ``b`` the blurred sample and ``S`` its 3x3 sum without the centre (edges
+    repeated), so that one pass over the samples drawn serves each one's own ``a`` and ``L``.
+
+    Shapes: ``(B, C, H, W)`` floating point in (each channel filtered separately), same shape out.
+    """
+
+    def __init__(
+        self,
+        alpha_range: Sequence[float] = (0.0, 1.0),
+        lightness_range: Sequence[float] = (0.75, 1.5),
+        prob: float = 0.2,
+    ) -> None:
+        self.alpha_range = (float(alpha_range[0]), float(alpha_range[1]))
+        self.lightness_range = (float(lightness_range[0]), float(lightness_range[1]))
+        self.prob = _probability(prob, "prob")
+        self.params: dict[str, np.ndarray] = {}
+
+    def randomize(self, batch_size: int) -> None:
+        n = batch_size
+        self.params = {
+            "applied": self.R.random_sample(n) < self.prob,
+            "alpha": self.R.uniform(*self.alpha_range, n),
+            "lightness": self.R.uniform(*self.lightness_range, n),
+        }
+
+    def __call__(self, img: torch.Tensor, randomize: bool = True) -> torch.Tensor:
+        img = _plain(img)
+        if not img.is_floating_point() or img.ndim != 4:
+            raise ValueError(f"expected a floating point (B, C, H, W) batch, got {img.dtype} {tuple(img.shape)}")
+        if randomize:
+            self.randomize(img.shape[0])
+        p = self.params
+        if not p["applied"].any():
+            return img
+        chosen = np.flatnonzero(p["applied"])  # only the samples drawn are filtered
+        n, c, h, w = len(chosen), *img.shape[1:]
+        index = torch.as_tensor(chosen, device=img.device)
+        blurred = _median3x3(img[index].float().reshape(n * c, h, w))
+        padded = F.pad(blurred[:, None], (1, 1, 1, 1), mode="replicate")
+        around = F.conv2d(padded, torch.ones(1, 1, 3, 3, device=img.device))[:, 0] - blurred
+
+        def per_sample(name: str) -> torch.Tensor:
+            values = torch.as_tensor(p[name][chosen], dtype=torch.float32, device=img.device)
+            return values.repeat_interleave(c)[:, None, None]
+
+        alpha, lightness = per_sample("alpha"), per_sample("lightness")
+        sharpened = ((1 + alpha * (7 + lightness)) * blurred - alpha * around).reshape(n, c, h, w)
+        return img.index_copy(0, index, sharpened.to(img.dtype))
+
+
+class RandBatchMedianSharpend(Randomizable, MapTransform):
+    """Dictionary version of :class:`RandBatchMedianSharpen` (one draw per sample for all ``keys``)."""
+
+    def __init__(self, keys: KeysCollection, allow_missing_keys: bool = False, **kwargs) -> None:
+        MapTransform.__init__(self, keys, allow_missing_keys)
+        self.sharpen = RandBatchMedianSharpen(**kwargs)
+
+    def set_random_state(self, seed: int | None = None, state: np.random.RandomState | None = None):
+        super().set_random_state(seed, state)
+        self.sharpen.set_random_state(seed, state)
+        return self
+
+    def randomize(self, batch_size: int) -> None:
+        self.sharpen.randomize(batch_size)
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
+        d = dict(data)
+        self.randomize(_plain(d[self.first_key(d)]).shape[0])
+        for key in self.key_iterator(d):
+            d[key] = self.sharpen(d[key], randomize=False)
         return d
