@@ -255,7 +255,27 @@ class RandBatchSpatial(Randomizable):
         return out.to(img.dtype)
 
 
-class RandBatchSpatiald(Randomizable, MapTransform):
+class _BatchDictionary(Randomizable, MapTransform):
+    """A dictionary transform around one batched array transform ``self.transform``, seeded with it."""
+
+    def __init__(self, keys: KeysCollection, transform: Randomizable, allow_missing_keys: bool = False) -> None:
+        MapTransform.__init__(self, keys, allow_missing_keys)
+        self.transform = transform
+
+    def set_random_state(self, seed: int | None = None, state: np.random.RandomState | None = None):
+        super().set_random_state(seed, state)
+        self.transform.set_random_state(seed, state)
+        return self
+
+    def randomize(self, *args) -> None:
+        """Draw the wrapped transform's parameters (its ``randomize`` arguments)."""
+        self.transform.randomize(*args)
+
+    def batch_size(self, data: Mapping[Hashable, torch.Tensor]) -> int:
+        return _plain(data[self.first_key(data)]).shape[0]
+
+
+class RandBatchSpatiald(_BatchDictionary):
     """Dictionary version of :class:`RandBatchSpatial`: one grid per sample for all ``keys``, with one ``mode``
     per key (e.g. ``("bilinear", "nearest")`` for image and label)."""
 
@@ -266,25 +286,16 @@ class RandBatchSpatiald(Randomizable, MapTransform):
         allow_missing_keys: bool = False,
         **kwargs,
     ) -> None:
-        MapTransform.__init__(self, keys, allow_missing_keys)
-        self.spatial = RandBatchSpatial(**kwargs)
+        super().__init__(keys, RandBatchSpatial(**kwargs), allow_missing_keys)
         self.mode = ensure_tuple_rep(mode, len(self.keys))
-
-    def set_random_state(self, seed: int | None = None, state: np.random.RandomState | None = None):
-        super().set_random_state(seed, state)
-        self.spatial.set_random_state(seed, state)
-        return self
-
-    def randomize(self, batch_size: int, spatial_size: Sequence[int]) -> None:
-        self.spatial.randomize(batch_size, spatial_size)
 
     def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
         d = dict(data)
         first = _plain(d[self.first_key(d)])
         self.randomize(first.shape[0], first.shape[-2:])
-        grid = self.spatial.grid(first.shape[-2:], first.device)
+        grid = self.transform.grid(first.shape[-2:], first.device)
         for key, mode in self.key_iterator(d, self.mode):
-            d[key] = self.spatial(d[key], mode=mode, randomize=False, grid=grid)
+            d[key] = self.transform(d[key], mode=mode, randomize=False, grid=grid)
         return d
 
 
@@ -348,25 +359,16 @@ class RandBatchIntensity(Randomizable):
         return out * per_sample("scale") + per_sample("shift")
 
 
-class RandBatchIntensityd(Randomizable, MapTransform):
+class RandBatchIntensityd(_BatchDictionary):
     """Dictionary version of :class:`RandBatchIntensity` (each key gets its own draws)."""
 
     def __init__(self, keys: KeysCollection, allow_missing_keys: bool = False, **kwargs) -> None:
-        MapTransform.__init__(self, keys, allow_missing_keys)
-        self.intensity = RandBatchIntensity(**kwargs)
-
-    def set_random_state(self, seed: int | None = None, state: np.random.RandomState | None = None):
-        super().set_random_state(seed, state)
-        self.intensity.set_random_state(seed, state)
-        return self
-
-    def randomize(self, batch_size: int) -> None:
-        self.intensity.randomize(batch_size)
+        super().__init__(keys, RandBatchIntensity(**kwargs), allow_missing_keys)
 
     def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
         d = dict(data)
         for key in self.key_iterator(d):
-            d[key] = self.intensity(d[key])
+            d[key] = self.transform(d[key])
         return d
 
 
@@ -426,24 +428,15 @@ class RandBatchMedianSharpen(Randomizable):
         return img.index_copy(0, index, sharpened.to(img.dtype))
 
 
-class RandBatchMedianSharpend(Randomizable, MapTransform):
+class RandBatchMedianSharpend(_BatchDictionary):
     """Dictionary version of :class:`RandBatchMedianSharpen` (one draw per sample for all ``keys``)."""
 
     def __init__(self, keys: KeysCollection, allow_missing_keys: bool = False, **kwargs) -> None:
-        MapTransform.__init__(self, keys, allow_missing_keys)
-        self.sharpen = RandBatchMedianSharpen(**kwargs)
-
-    def set_random_state(self, seed: int | None = None, state: np.random.RandomState | None = None):
-        super().set_random_state(seed, state)
-        self.sharpen.set_random_state(seed, state)
-        return self
-
-    def randomize(self, batch_size: int) -> None:
-        self.sharpen.randomize(batch_size)
+        super().__init__(keys, RandBatchMedianSharpen(**kwargs), allow_missing_keys)
 
     def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
         d = dict(data)
-        self.randomize(_plain(d[self.first_key(d)]).shape[0])
+        self.randomize(self.batch_size(d))
         for key in self.key_iterator(d):
-            d[key] = self.sharpen(d[key], randomize=False)
+            d[key] = self.transform(d[key], randomize=False)
         return d
