@@ -23,7 +23,6 @@ label); the costs do not depend on the values.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import statistics
 import sys
@@ -36,6 +35,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_inference import device_name, synchronize
+from tune_thresholds import parse_overrides
 
 logger = logging.getLogger("bench_augment")
 
@@ -52,18 +52,6 @@ class CountOps(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         self.count += 1
         return func(*args, **(kwargs or {}))
-
-
-def overrides(items: list[str] | None) -> dict:
-    """``["image_size=512", "augment=false"]`` -> ``{"image_size": 512, "augment": False}`` (JSON values, else text)."""
-    result = {}
-    for item in items or []:
-        key, _, value = item.partition("=")
-        try:
-            result[key] = json.loads(value)
-        except json.JSONDecodeError:
-            result[key] = value
-    return result
 
 
 def patch_shape(parser) -> tuple[int, int, tuple[int, ...]]:
@@ -122,7 +110,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
     device = torch.device(args.device)
     bundle = resolve_bundle(args.bundle)
-    parser = load_parser(bundle, "train.json", device=f"$torch.device('{device}')", **overrides(args.override))
+    overrides = parse_overrides(args.override or [])
+    parser = load_parser(bundle, "train.json", device=f"$torch.device('{device}')", **overrides)
     if "train#device_augmentation" not in parser:
         raise SystemExit(f"{bundle.name}: its train.json has no train#device_augmentation (no batched augmentation)")
     batch, channels, spatial = patch_shape(parser)

@@ -30,7 +30,7 @@ def parse_overrides(items: list[str]) -> dict:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep:
-            raise SystemExit(f"--set {item!r}: use key=value")
+            raise SystemExit(f"override {item!r}: use key=value")
         try:
             overrides[key] = json.loads(value)
         except json.JSONDecodeError:

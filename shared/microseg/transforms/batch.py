@@ -29,7 +29,7 @@ from monai.config import KeysCollection
 from monai.transforms import MapTransform, Randomizable
 from monai.utils import ensure_tuple_rep
 
-from microseg.transforms.augment import _median3x3
+from microseg.transforms.augment import median_sharpen
 
 __all__ = [
     "RandBatchIntensity",
@@ -46,6 +46,12 @@ def _pair(value: float | Sequence[float], name: str) -> tuple[float, float]:
     if len(pair) != 2 or any(float(v) < 0 for v in pair):
         raise ValueError(f"{name} must be a non-negative number or one per axis (H, W), got {value!r}")
     return float(pair[0]), float(pair[1])
+
+
+def _range(value: Sequence[float], name: str) -> tuple[float, float]:
+    if len(value) != 2 or not 0 <= value[0] <= value[1]:
+        raise ValueError(f"{name} must be (low, high) with 0 <= low <= high, got {value!r}")
+    return float(value[0]), float(value[1])
 
 
 def _probability(value: float, name: str) -> float:
@@ -125,16 +131,12 @@ class RandBatchSpatial(Randomizable):
             _pair(translate_range, "translate_range"),
         )
         self.spacing = None if spacing is None else tuple(max(1, round(s)) for s in _pair(spacing, "spacing"))
-        if len(magnitude_range) != 2 or not 0 <= magnitude_range[0] <= magnitude_range[1]:
-            raise ValueError(f"magnitude_range must be (low, high) with 0 <= low <= high, got {magnitude_range!r}")
-        self.magnitude_range = (float(magnitude_range[0]), float(magnitude_range[1]))
+        self.magnitude_range = _range(magnitude_range, "magnitude_range")
         if not 0 < float(zoom) <= 1:
             raise ValueError(f"zoom must be in (0, 1], the fraction of each side kept, got {zoom!r}")
         self.zoom_prob, self.zoom = _probability(zoom_prob, "zoom_prob"), float(zoom)
-        if len(dense_alpha_range) != 2 or not 0 <= dense_alpha_range[0] <= dense_alpha_range[1]:
-            raise ValueError(f"dense_alpha_range must be (low, high) with 0 <= low <= high, got {dense_alpha_range!r}")
         self.dense_prob, self.dense_sigma = _probability(dense_prob, "dense_prob"), float(dense_sigma)
-        self.dense_alpha_range = (float(dense_alpha_range[0]), float(dense_alpha_range[1]))
+        self.dense_alpha_range = _range(dense_alpha_range, "dense_alpha_range")
         self.mode, self.padding_mode = mode, padding_mode
         self.params: dict[str, np.ndarray] = {}
 
@@ -377,9 +379,8 @@ class RandBatchMedianSharpen(Randomizable):
     then sharpening alpha-blended with the blurred image, ``alpha`` and ``lightness`` drawn per sample; the other
     samples are returned unchanged.
 
-    The sharpening kernel ``(1 - a) * identity + a * [[-1, -1, -1], [-1, 8 + L, -1], [-1, -1, -1]]`` is computed as
-    ``(1 + a (7 + L)) b - a S`` with ``b`` the blurred sample and ``S`` its 3x3 sum without the centre (edges
-    repeated), so that one pass over the samples drawn serves each one's own ``a`` and ``L``.
+    Both compute :func:`microseg.transforms.augment.median_sharpen`; here one pass over the samples drawn serves
+    each one's own ``a`` and ``L``.
 
     Shapes: ``(B, C, H, W)`` floating point in (each channel filtered separately), same shape out.
     """
@@ -415,16 +416,13 @@ class RandBatchMedianSharpen(Randomizable):
         chosen = np.flatnonzero(p["applied"])  # only the samples drawn are filtered
         n, c, h, w = len(chosen), *img.shape[1:]
         index = torch.as_tensor(chosen, device=img.device)
-        blurred = _median3x3(img[index].float().reshape(n * c, h, w))
-        padded = F.pad(blurred[:, None], (1, 1, 1, 1), mode="replicate")
-        around = F.conv2d(padded, torch.ones(1, 1, 3, 3, device=img.device))[:, 0] - blurred
 
-        def per_sample(name: str) -> torch.Tensor:
+        def per_plane(name: str) -> torch.Tensor:
             values = torch.as_tensor(p[name][chosen], dtype=torch.float32, device=img.device)
             return values.repeat_interleave(c)[:, None, None]
 
-        alpha, lightness = per_sample("alpha"), per_sample("lightness")
-        sharpened = ((1 + alpha * (7 + lightness)) * blurred - alpha * around).reshape(n, c, h, w)
+        planes = img[index].float().reshape(n * c, h, w)
+        sharpened = median_sharpen(planes, per_plane("alpha"), per_plane("lightness")).reshape(n, c, h, w)
         return img.index_copy(0, index, sharpened.to(img.dtype))
 
 
