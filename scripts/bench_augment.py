@@ -9,7 +9,8 @@ interleaved round by round:
 * ``per-sample``: the same transforms on tensors on ``--device``, one sample at a time (how
   ``microseg.engines.AugmentOnDevice`` ran them before 0.9.0);
 * ``batched``: ``train#device_augmentation`` (:mod:`microseg.transforms.batch`) on the whole batch on
-  ``--device``: what ``--augment_on_device true`` runs now.
+  ``--device``: what ``--augment_on_device true`` runs now (the Mask R-CNN bundle's ``PrepareInstanceBatch`` calls
+  it per image, as a batch of one, and so does this benchmark there).
 
 The table gives milliseconds per batch (median over ``--rounds``) and the number of PyTorch operators dispatched
 per batch, which on a GPU is about the number of kernel launches. Patches are synthetic (smooth noise, a binary
@@ -18,6 +19,7 @@ label); the costs do not depend on the values.
     python scripts/bench_augment.py --bundle fibsem_mitochondria_segmentation
     python scripts/bench_augment.py --bundle tem_nuclei_segmentation --device cuda
     python scripts/bench_augment.py --bundle he_gland_segmentation --override image_size=512
+    python scripts/bench_augment.py --bundle sbem_organelle_segmentation --override variant=deepem3d_3fm
 """
 
 from __future__ import annotations
@@ -57,8 +59,12 @@ class CountOps(TorchDispatchMode):
 def patch_shape(parser) -> tuple[int, int, tuple[int, ...]]:
     """``(batch, channels, spatial)`` of one training batch: loader batch size times samples per image, the
     network's input channels, the training patch size."""
-    batch = int(parser.get_parsed_content("batch_size")) * int(parser.get("num_samples", 1))
-    channels = int(parser.get_parsed_content("network_def#in_channels"))
+    per_item = parser.get("num_samples", parser.get("samples_per_image", 1))  # patches cropped from each image
+    batch = int(parser.get_parsed_content("batch_size")) * int(per_item)
+    channels = next(
+        (int(parser.get_parsed_content(k)) for k in ("network_def#in_channels", "context_slices") if k in parser),
+        3,  # torchvision's detectors take RGB
+    )
     if "roi_size" in parser:
         spatial = tuple(int(v) for v in parser.get_parsed_content("roi_size"))
     else:
@@ -76,6 +82,12 @@ def synthetic_batch(batch: int, channels: int, spatial: tuple[int, ...], device:
 def per_sample(transform: Callable, batch: dict) -> dict:
     outs = [transform({k: v[i] for k, v in batch.items()}) for i in range(len(batch["image"]))]
     return {k: torch.stack([torch.as_tensor(o[k]) for o in outs]) for k in batch}
+
+
+def one_by_one(transform: Callable, batch: dict) -> dict:
+    """``transform`` on each sample as a batch of one (``microseg.engines.PrepareInstanceBatch``)."""
+    outs = [transform({k: v[i : i + 1] for k, v in batch.items()}) for i in range(len(batch["image"]))]
+    return {k: torch.cat([torch.as_tensor(o[k]) for o in outs]) for k in batch}
 
 
 def measure(name: str, run: Callable[[], object], device: torch.device, rounds: int) -> dict:
@@ -122,10 +134,16 @@ def main(argv: list[str] | None = None) -> list[dict]:
         t.set_random_state(0)
     cpu = synthetic_batch(batch, channels, spatial, torch.device("cpu"))
     on_device = {k: v.to(device) for k, v in cpu.items()}
+    per_image = "PrepareInstanceBatch" in str(parser.get("train#trainer#prepare_batch#_target_", ""))
     rows = [
         measure("workers (CPU, per sample)", lambda: per_sample(workers, cpu), torch.device("cpu"), args.rounds),
         measure(f"per-sample on {device.type}", lambda: per_sample(workers, on_device), device, args.rounds),
-        measure(f"batched on {device.type}", lambda: batched(on_device), device, args.rounds),
+        measure(
+            f"{'batched, one image per call,' if per_image else 'batched'} on {device.type}",
+            (lambda: one_by_one(batched, on_device)) if per_image else (lambda: batched(on_device)),
+            device,
+            args.rounds,
+        ),
     ]
     print(
         f"\nbundle {bundle.name}, batch {batch} x {channels} x {'x'.join(map(str, spatial))}, "

@@ -53,6 +53,10 @@ run augment_fibsem python3 scripts/bench_augment.py --bundle fibsem_mitochondria
 run augment_tem python3 scripts/bench_augment.py --bundle tem_nuclei_segmentation --device cuda
 run augment_glas python3 scripts/bench_augment.py --bundle he_gland_segmentation --device cuda \
     --override image_size=512
+run augment_dsb python3 scripts/bench_augment.py --bundle dsb2018_nuclei_segmentation --device cuda
+run augment_sbem python3 scripts/bench_augment.py --bundle sbem_organelle_segmentation --device cuda \
+    --override variant=deepem3d_5fm
+run augment_mrcnn python3 scripts/bench_augment.py --bundle he_gland_instance_segmentation --device cuda
 if [[ -n $glas ]]; then
     for size in 512 256; do
         run train_seed python3 scripts/bench_train.py --bundle he_gland_segmentation --dataset_dir "$glas" \

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import importlib
 
-__version__ = "0.9.0"
+__version__ = "0.10.0"
 
 _SUBPACKAGES = (
     "bioimageio",

@@ -1,5 +1,6 @@
-"""AugmentOnDevice: the batch is moved to the device and augmented there, sample by sample or as a whole batch; the
-bundles switch it on with ``--augment_on_device true`` (batched)."""
+"""AugmentOnDevice: the batch is moved to the device and augmented there, sample by sample or as a whole batch; every
+bundle switches it on with ``--augment_on_device true`` (batched; the Mask R-CNN bundle through
+PrepareInstanceBatch)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import torch
 from monai.data import MetaTensor
 from monai.transforms import Compose, RandFlipd
 
-from conftest import copy_bundle, run_config, synthetic_stack
+from conftest import copy_bundle, run_config, synthetic_stack, write_dsb_folder
+from microseg.bundle import load_parser
 from microseg.engines import AugmentOnDevice
 from microseg.handlers import TrainingCheckpoint
 
@@ -101,6 +103,78 @@ def test_glas_trains_with_augmentation_on_the_device(tmp_path, glas_folder):
         num_workers=0,
         batch_size=2,
         val_names=["train_4"],
+        augment_on_device=True,
+        tensorboard=False,
+    )
+    assert (bundle / "models" / "model.pt").is_file()
+
+
+def test_dsb_trains_with_augmentation_and_targets_on_the_device(tmp_path):
+    """The piecewise distortion and the three-class targets (InstancesToClasses) run on the batch."""
+    dsb = write_dsb_folder(
+        tmp_path / "stage1_train", {"a": {"height": 48, "width": 56}, "b": {"height": 40, "width": 40}}
+    )
+    bundle = copy_bundle("dsb2018_nuclei_segmentation", tmp_path)
+    settings = {"patch_size": 32, "samples_per_image": 2, "batch_size": 1, "num_workers": 0, "val_interval": 1}
+    run_config(
+        bundle,
+        ["train.json"],
+        dataset_dir=str(dsb),
+        max_epochs=1,
+        val_ids=["b"],
+        augment_on_device=True,
+        tensorboard=False,
+        **settings,
+    )
+    assert (bundle / "models" / "model.pt").is_file()
+    parser = load_parser(bundle, "train.json", dataset_dir=str(dsb), val_ids=["b"], augment_on_device=True, **settings)
+    batch = next(iter(parser.get_parsed_content("train#dataloader")))
+    assert batch["label"].max() > 2  # the loader delivers instance numbers
+    image, label = parser.get_parsed_content("train#trainer#prepare_batch")(batch, torch.device("cpu"))
+    assert image.shape == (2, 1, 32, 32) and set(label.unique().tolist()) <= {0, 1, 2} and label.max() == 2
+
+
+def test_sbem_trains_with_augmentation_on_the_device(tmp_path):
+    image, mask = synthetic_stack(depth=8, height=48, width=64, seed=1)
+    data = tmp_path / "data"
+    data.mkdir()
+    tifffile.imwrite(data / "images.tif", image)
+    tifffile.imwrite(data / "labels.tif", (mask > 0).astype("uint8"))
+    bundle = copy_bundle("sbem_organelle_segmentation", tmp_path)
+    run_config(
+        bundle,
+        ["train.json"],
+        image_file=str(data / "images.tif"),
+        label_file=str(data / "labels.tif"),
+        variant="deepem3d_3fm",
+        width=0.125,
+        roi_size=[32, 32],
+        num_samples=1,
+        batch_size=2,
+        max_epochs=1,
+        val_interval=1,
+        precise_bn_batches=2,
+        train_slices=[0, 6],
+        val_slices=[6, 8],
+        num_workers=0,
+        augment_on_device=True,
+        tensorboard=False,
+    )
+    assert (bundle / "models" / "mitochondria" / "deepem3d_3fm" / "model.pt").is_file()
+
+
+def test_mask_rcnn_trains_with_augmentation_on_the_device(tmp_path, glas_folder):
+    bundle = copy_bundle("he_gland_instance_segmentation", tmp_path)
+    run_config(
+        bundle,
+        ["train.json"],
+        dataset_dir=str(glas_folder),
+        max_epochs=1,
+        image_size=64,
+        num_workers=0,
+        batch_size=2,
+        val_names=["train_4"],
+        pretrained="none",
         augment_on_device=True,
         tensorboard=False,
     )

@@ -82,6 +82,26 @@ def test_bench_augment_times_workers_per_sample_and_batched(capsys):
     assert "batch 2 x 1 x 256x256" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize(
+    ("bundle", "shape", "last"),
+    [
+        ("dsb2018_nuclei_segmentation", "batch 4 x 1 x 32x32", "batched on cpu"),  # samples_per_image crops each
+        ("sbem_organelle_segmentation", "batch 2 x 3 x 32x32", "batched on cpu"),  # the variant's slices
+        ("he_gland_instance_segmentation", "batch 2 x 3 x 32x32", "batched, one image per call, on cpu"),
+    ],
+)
+def test_bench_augment_shapes_of_the_other_bundles(capsys, bundle, shape, last):
+    small = {
+        "dsb2018_nuclei_segmentation": ["patch_size=32", "batch_size=2"],
+        "sbem_organelle_segmentation": ["roi_size=[32,32]", "num_samples=1", "batch_size=2", "variant=deepem3d_3fm"],
+        "he_gland_instance_segmentation": ["image_size=32"],
+    }[bundle]
+    args = ["--bundle", bundle, "--rounds", "1"] + [a for o in small for a in ("--override", o)]
+    rows = bench_augment.main(args)
+    assert rows[2]["variant"] == last and rows[2]["ops"] < rows[0]["ops"]
+    assert shape in capsys.readouterr().out
+
+
 def test_operators_are_counted():
     with bench_augment.CountOps() as ops:
         torch.ones(3).add(1).mul(2)

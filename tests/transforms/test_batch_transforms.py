@@ -8,6 +8,8 @@ import torch
 from monai.transforms import Rand2DElastic
 
 from microseg.transforms import (
+    RandBatchFlipSliceOrder,
+    RandBatchFlipSliceOrderd,
     RandBatchIntensity,
     RandBatchIntensityd,
     RandBatchMedianSharpen,
@@ -15,6 +17,7 @@ from microseg.transforms import (
     RandBatchSpatiald,
     RandElasticDisplacement,
     RandMedianSharpen,
+    RandPiecewiseAffine,
 )
 
 
@@ -196,3 +199,43 @@ def test_batched_median_sharpen_equals_the_per_sample_transform():
         single.alpha, single.lightness = p["alpha"][i], p["lightness"][i]
         single._do_transform = True
         assert torch.allclose(out[i], single(x[i], randomize=False), atol=1e-5)
+
+
+def test_the_piecewise_field_moves_pixels_as_rand_piecewise_affine_does():
+    """The DSB2018 recipe's piecewise distortion: same sign convention (a constant field shifts the sample the same
+    way) and the same displacement size as :class:`RandPiecewiseAffine`."""
+    size = 64
+    ramp = torch.arange(size, dtype=torch.float32)[None, :].expand(size, size)
+    theirs_t = RandPiecewiseAffine(scale_range=(0.04, 0.04), prob=1.0).set_random_state(0)
+    theirs_t.randomize((size, size))
+    theirs_t.field = np.stack([np.zeros((size, size)), np.full((size, size), 2.0)])  # 2 pixels along x
+    ours = RandBatchSpatial(piecewise_prob=1.0, piecewise_scale_range=(0.04, 0.04))
+    ours.randomize(1, (size, size))
+    ours.params["piecewise"] = np.stack([np.zeros((4, 4)), np.full((4, 4), 2.0)])[None].astype(np.float32)
+    shifted = ours(ramp[None, None].contiguous(), randomize=False)[0, 0]
+    assert torch.allclose(shifted[:, :-2], theirs_t.warp(ramp[None])[0][:, :-2], atol=1e-4)
+    assert torch.allclose(shifted[:, :-2], ramp[:, :-2] + 2, atol=1e-4)
+
+    theirs_t = RandPiecewiseAffine(scale_range=(0.04, 0.04), prob=1.0).set_random_state(0)
+    theirs = np.mean([(theirs_t(ramp[None])[0] - ramp)[8:-8, 8:-8].abs().mean().item() for _ in range(40)])
+    ours.set_random_state(0)
+    mine = (ours(ramp[None, None].expand(40, 1, size, size).contiguous())[:, 0] - ramp)[:, 8:-8, 8:-8]
+    assert mine.abs().mean().item() == pytest.approx(theirs, rel=0.2)
+    assert theirs > 0.5
+    with pytest.raises(ValueError, match="piecewise_grid"):
+        RandBatchSpatial(piecewise_grid=(1, 4))
+
+
+def test_slice_order_flips_per_sample_and_labels_keep_their_one_channel():
+    x = torch.rand(8, 5, 6, 6, generator=torch.Generator().manual_seed(2))
+    label = (x[:, :1] > 0.5).float()
+    d = RandBatchFlipSliceOrderd(["image", "label"], prob=0.5).set_random_state(1)({"image": x, "label": label})
+    flipped = d["image"][:, 0] != x[:, 0]
+    assert 0 < flipped.flatten(1).any(1).sum() < len(x)
+    for i in range(len(x)):
+        expected = x[i].flip(0) if flipped[i].any() else x[i]
+        assert torch.equal(d["image"][i], expected)
+    assert torch.equal(d["label"], label)
+    assert torch.equal(RandBatchFlipSliceOrder(prob=0.0)(x), x)
+    with pytest.raises(ValueError, match="batch"):
+        RandBatchFlipSliceOrder(prob=1.0)(torch.zeros(4, 4))

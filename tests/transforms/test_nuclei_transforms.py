@@ -56,6 +56,30 @@ def test_instances_to_classes_separates_touching_objects():
     assert (d["label"][0, 4:8, 4:8] == 1).all() and d["label"][0, 3, 4] == 2
 
 
+def _classes_scipy(labels: np.ndarray, w: int) -> np.ndarray:
+    """The definition, with SciPy's filters (microseg 0.9 computed it this way)."""
+    from scipy import ndimage
+
+    low = ndimage.minimum_filter(labels, size=2 * w + 1, mode="nearest")
+    high = ndimage.maximum_filter(labels, size=2 * w + 1, mode="nearest")
+    interior = (labels > 0) & (low == labels) & (high == labels)
+    kept = np.bincount(labels[interior].ravel(), minlength=int(labels.max()) + 1)
+    interior |= (labels > 0) & (kept[labels] == 0)
+    return np.where(interior, 1, np.where(labels > 0, 2, 0))
+
+
+@pytest.mark.parametrize("border_width", [1, 2, 3])
+def test_instances_to_classes_per_plane_of_a_batch_equals_scipy(border_width):
+    planes = [synthetic_nuclei(48, 64, seed=s)[1] for s in range(3)]
+    planes[2] = np.zeros_like(planes[2])  # an empty plane
+    planes[1][0:2, 60] = planes[1].max() + 1  # a sliver at the edge: no interior, all interior
+    batch = torch.as_tensor(np.stack(planes)[:, None].astype(np.int32))  # (B, 1, H, W), ids repeat across planes
+    classes = InstancesToClasses(border_width)(batch)
+    assert classes.shape == batch.shape and classes.dtype == torch.int64
+    for plane, got in zip(planes, classes[:, 0], strict=True):
+        assert np.array_equal(got.numpy(), _classes_scipy(plane.astype(np.int64), border_width))
+
+
 def test_piecewise_affine_is_seeded_and_labels_stay_labels():
     image = torch.rand(1, 48, 64)
     first = RandPiecewiseAffine(prob=1.0).set_random_state(3)(image)

@@ -11,6 +11,8 @@ from microseg.transforms.augment import (
     RandPiecewiseAffined,
 )
 from microseg.transforms.batch import (
+    RandBatchFlipSliceOrder,
+    RandBatchFlipSliceOrderd,
     RandBatchIntensity,
     RandBatchIntensityd,
     RandBatchMedianSharpen,
@@ -90,6 +92,8 @@ __all__ = [
     "OtsuThresholdd",
     "PercentileNormalize",
     "PercentileNormalized",
+    "RandBatchFlipSliceOrder",
+    "RandBatchFlipSliceOrderd",
     "RandBatchIntensity",
     "RandBatchIntensityd",
     "RandBatchMedianSharpen",

@@ -10,9 +10,11 @@ apply them to the whole batch at once:
   per sample; one ``grid_sample`` per batch and key.
 * :class:`RandBatchIntensity`: ``RandGaussianNoise``, ``RandScaleIntensity`` and ``RandShiftIntensity``.
 * :class:`RandBatchMedianSharpen`: :class:`microseg.transforms.RandMedianSharpen`.
+* :class:`RandBatchFlipSliceOrder`: :class:`microseg.transforms.RandFlipSliceOrder`.
 
 :class:`RandBatchSpatial` also stands for ``RandScaleCrop`` + ``Resize`` (``zoom``) and for
-:class:`microseg.transforms.RandElasticDisplacement` (``dense_alpha_range``), the GlaS recipe's.
+:class:`microseg.transforms.RandElasticDisplacement` (``dense_alpha_range``), the GlaS recipe's, and for
+:class:`microseg.transforms.RandPiecewiseAffine` (``piecewise_scale_range``), the DSB2018 recipe's.
 
 Only the distributions are MONAI's: the random values differ from those the per-sample transforms would draw.
 """
@@ -32,6 +34,8 @@ from monai.utils import ensure_tuple_rep
 from microseg.transforms.augment import median_sharpen
 
 __all__ = [
+    "RandBatchFlipSliceOrder",
+    "RandBatchFlipSliceOrderd",
     "RandBatchIntensity",
     "RandBatchIntensityd",
     "RandBatchMedianSharpen",
@@ -81,6 +85,9 @@ class RandBatchSpatial(Randomizable):
     itself enlarged to the full size (``RandScaleCrop(roi_scale=zoom)`` then ``Resize``, applied first), and with
     ``dense_prob`` the displacement also gets a dense field ``alpha * G_sigma * U(-1, 1)`` per axis, ``alpha`` from
     ``dense_alpha_range`` (:class:`~microseg.transforms.RandElasticDisplacement`, imgaug's elastic transformation).
+    With ``piecewise_prob`` the displacement also gets a piecewise-bilinear field: a ``piecewise_grid`` of control
+    points spanning the sample (corners included) moved by ``N(0, z * size)`` pixels per axis, ``z`` from
+    ``piecewise_scale_range`` (:class:`~microseg.transforms.RandPiecewiseAffine`, imgaug's ``PiecewiseAffine``).
     Steps that a recipe runs one after the other with different padding share one ``padding_mode`` here (they
     differ only within a few pixels of the border).
 
@@ -98,6 +105,9 @@ class RandBatchSpatial(Randomizable):
         dense_prob: probability of the dense displacement field.
         dense_alpha_range: ``(low, high)`` of its strength in pixels.
         dense_sigma: standard deviation in pixels of the Gaussian that smooths it.
+        piecewise_prob: probability of the piecewise-bilinear displacement.
+        piecewise_scale_range: ``(low, high)`` of ``z``, its standard deviation as a fraction of each side.
+        piecewise_grid: control points per axis ``(rows, cols)``, at least 2 each.
         mode: ``"bilinear"`` or ``"nearest"`` interpolation.
         padding_mode: ``"zeros"``, ``"border"`` or ``"reflection"``: values sampled outside the input.
 
@@ -119,6 +129,9 @@ class RandBatchSpatial(Randomizable):
         dense_prob: float = 0.0,
         dense_alpha_range: Sequence[float] = (0.0, 0.0),
         dense_sigma: float = 3.0,
+        piecewise_prob: float = 0.0,
+        piecewise_scale_range: Sequence[float] = (0.0, 0.0),
+        piecewise_grid: Sequence[int] = (4, 4),
         mode: str = "bilinear",
         padding_mode: str = "reflection",
     ) -> None:
@@ -137,6 +150,11 @@ class RandBatchSpatial(Randomizable):
         self.zoom_prob, self.zoom = _probability(zoom_prob, "zoom_prob"), float(zoom)
         self.dense_prob, self.dense_sigma = _probability(dense_prob, "dense_prob"), float(dense_sigma)
         self.dense_alpha_range = _range(dense_alpha_range, "dense_alpha_range")
+        self.piecewise_prob = _probability(piecewise_prob, "piecewise_prob")
+        self.piecewise_scale_range = _range(piecewise_scale_range, "piecewise_scale_range")
+        self.piecewise_grid = tuple(int(g) for g in piecewise_grid)
+        if len(self.piecewise_grid) != 2 or min(self.piecewise_grid) < 2:
+            raise ValueError(f"piecewise_grid must be two control point counts, each at least 2, got {piecewise_grid}")
         self.mode, self.padding_mode = mode, padding_mode
         self.params: dict[str, np.ndarray] = {}
 
@@ -173,6 +191,12 @@ class RandBatchSpatial(Randomizable):
             magnitude = self.R.uniform(*self.magnitude_range, n) * moved
             offsets = self.R.standard_normal((n, 2, *grid)) * magnitude[:, None, None, None]
             self.params["offsets"] = offsets.astype(np.float32)
+        if self.piecewise_prob > 0:  # drawn only when used, so that other recipes keep their random streams
+            z = (self.R.random_sample(n) < self.piecewise_prob) * self.R.uniform(*self.piecewise_scale_range, n)
+            points = self.R.standard_normal((n, 2, *self.piecewise_grid)) * z[:, None, None, None]
+            self.params["piecewise"] = (points * np.asarray(spatial_size, dtype=float)[None, :, None, None]).astype(
+                np.float32
+            )
 
     def _matrices(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """``(B, 2, 2)`` matrices ``z M A`` (zoom times flips and turns times rotation and scaling) and ``(B, 2)``
@@ -205,6 +229,9 @@ class RandBatchSpatial(Randomizable):
             fields.append(coarse[:, :, sh : sh + h, sw : sw + w])
         if self.params["dense"].any():
             fields.append(self._dense_field(spatial_size, device))
+        if "piecewise" in self.params and self.params["piecewise"].any():
+            points = torch.as_tensor(self.params["piecewise"], device=device)
+            fields.append(F.interpolate(points, size=tuple(spatial_size), mode="bilinear", align_corners=True))
         return sum(fields).permute(0, 2, 3, 1) if fields else None
 
     def _dense_field(self, spatial_size: Sequence[int], device: torch.device) -> torch.Tensor:
@@ -275,6 +302,14 @@ class _BatchDictionary(Randomizable, MapTransform):
 
     def batch_size(self, data: Mapping[Hashable, torch.Tensor]) -> int:
         return _plain(data[self.first_key(data)]).shape[0]
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
+        """One draw per sample, shared by all ``keys``."""
+        d = dict(data)
+        self.randomize(self.batch_size(d))
+        for key in self.key_iterator(d):
+            d[key] = self.transform(d[key], randomize=False)
+        return d
 
 
 class RandBatchSpatiald(_BatchDictionary):
@@ -432,9 +467,37 @@ class RandBatchMedianSharpend(_BatchDictionary):
     def __init__(self, keys: KeysCollection, allow_missing_keys: bool = False, **kwargs) -> None:
         super().__init__(keys, RandBatchMedianSharpen(**kwargs), allow_missing_keys)
 
-    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
-        d = dict(data)
-        self.randomize(self.batch_size(d))
-        for key in self.key_iterator(d):
-            d[key] = self.transform(d[key], randomize=False)
-        return d
+
+class RandBatchFlipSliceOrder(Randomizable):
+    """:class:`microseg.transforms.RandFlipSliceOrder` for each sample of a batch: with ``prob``, the order of the
+    adjacent slices that a 2.5D network gets as channels is reversed; the other samples are returned unchanged.
+
+    Shapes: ``(B, C, *spatial)`` in, same shape out.
+    """
+
+    def __init__(self, prob: float = 0.5) -> None:
+        self.prob = _probability(prob, "prob")
+        self.params: dict[str, np.ndarray] = {}
+
+    def randomize(self, batch_size: int) -> None:
+        self.params = {"flipped": self.R.random_sample(batch_size) < self.prob}
+
+    def __call__(self, img: torch.Tensor, randomize: bool = True) -> torch.Tensor:
+        img = _plain(img)
+        if img.ndim < 3:
+            raise ValueError(f"expected a (B, C, *spatial) batch, got shape {tuple(img.shape)}")
+        if randomize:
+            self.randomize(img.shape[0])
+        flipped = self.params["flipped"]
+        if not flipped.any():
+            return img
+        chosen = torch.as_tensor(flipped, device=img.device).view(-1, *(1,) * (img.ndim - 1))
+        return torch.where(chosen, img.flip(1), img)
+
+
+class RandBatchFlipSliceOrderd(_BatchDictionary):
+    """Dictionary version of :class:`RandBatchFlipSliceOrder` (one draw per sample for all ``keys``; a one-slice
+    label is unchanged by it)."""
+
+    def __init__(self, keys: KeysCollection, allow_missing_keys: bool = False, **kwargs) -> None:
+        super().__init__(keys, RandBatchFlipSliceOrder(**kwargs), allow_missing_keys)

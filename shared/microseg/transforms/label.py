@@ -9,7 +9,6 @@ import torch
 from monai.config import KeysCollection
 from monai.transforms import MapTransform, Transform
 from monai.utils import convert_to_dst_type, convert_to_tensor
-from scipy import ndimage
 
 from microseg.cli import as_bool
 from microseg.errors import MicrosegInputError
@@ -120,6 +119,25 @@ class LabelInstancesd(MapTransform):
         return d
 
 
+def _window_extrema(planes: torch.Tensor, w: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Minimum and maximum over the ``(2 w + 1)`` square around each pixel of ``(N, H, W)`` planes, edges repeated
+    (SciPy's ``minimum_filter``/``maximum_filter`` with ``mode="nearest"``); separable, exact for any integer."""
+    _, h, width = planes.shape
+    rows = torch.arange(-w, h + w, device=planes.device).clamp(0, h - 1)
+    cols = torch.arange(-w, width + w, device=planes.device).clamp(0, width - 1)
+    padded = planes[:, rows][:, :, cols]
+    extrema = []
+    for op in (torch.minimum, torch.maximum):
+        along_h = padded[:, 0:h]
+        for k in range(1, 2 * w + 1):
+            along_h = op(along_h, padded[:, k : k + h])
+        out = along_h[:, :, 0:width]
+        for k in range(1, 2 * w + 1):
+            out = op(out, along_h[:, :, k : k + width])
+        extrema.append(out)
+    return extrema[0], extrema[1]
+
+
 class InstancesToClasses(Transform):
     """Three-class target from instance labels: 0 = background, 1 = object interior, 2 = object border.
 
@@ -128,10 +146,15 @@ class InstancesToClasses(Transform):
     keeps a border of ``w`` pixels and their interiors are ``2 w`` apart. An object too small to keep any interior
     pixel is all interior, so that every object has a seed for :class:`~microseg.transforms.ClassWatershed`.
 
+    Computed with PyTorch on the label's device, each ``(H, W)`` plane on its own (instance numbers of different
+    planes are unrelated), so it also runs on a whole batch on the training device
+    (:class:`~microseg.engines.AugmentOnDevice`).
+
     Args:
         border_width: border thickness in pixels (at least 1).
 
-    Shapes: int ``(1, H, W)`` instance labels in (0 = background), int64 ``(1, H, W)`` classes out.
+    Shapes: integer ``(*, H, W)`` instance labels in (0 = background; e.g. ``(1, H, W)`` or a batch
+    ``(B, 1, H, W)``), int64 classes of the same shape out.
     """
 
     def __init__(self, border_width: int = 2) -> None:
@@ -139,19 +162,26 @@ class InstancesToClasses(Transform):
             raise ValueError(f"border_width must be at least 1, got {border_width}")
         self.border_width = int(border_width)
 
-    def _classes(self, labels: np.ndarray) -> np.ndarray:
-        size = 2 * self.border_width + 1
-        low = ndimage.minimum_filter(labels, size=size, mode="nearest")
-        high = ndimage.maximum_filter(labels, size=size, mode="nearest")
-        interior = (labels > 0) & (low == labels) & (high == labels)
-        kept = np.bincount(labels[interior].ravel(), minlength=int(labels.max()) + 1)
-        interior |= (labels > 0) & (kept[labels] == 0)
-        return np.where(interior, 1, np.where(labels > 0, 2, 0))
+    def _classes(self, labels: torch.Tensor) -> torch.Tensor:
+        """``(N, H, W)`` int64 instance planes to classes."""
+        low, high = _window_extrema(labels, self.border_width)
+        foreground = labels > 0
+        interior = foreground & (low == labels) & (high == labels)
+        # objects without an interior pixel become all interior; ids made unique across planes by an offset
+        offset = (labels.amax() + 1) * torch.arange(len(labels), device=labels.device).view(-1, 1, 1)
+        unique = labels + offset
+        kept = torch.bincount(unique[interior], minlength=int(unique.amax()) + 1)
+        interior |= foreground & (kept[unique] == 0)
+        return torch.where(interior, 1, torch.where(foreground, 2, 0))
 
     def __call__(self, label):
         tensor = convert_to_tensor(label, track_meta=True)
-        labels = tensor.detach().cpu().numpy().astype(np.int64)
-        classes = np.stack([self._classes(channel) for channel in labels])
+        if tensor.ndim < 2:
+            raise ValueError(f"instance labels need at least two (H, W) dimensions, got shape {tuple(tensor.shape)}")
+        labels = tensor.as_tensor() if hasattr(tensor, "as_tensor") else tensor
+        labels = labels.detach().long()
+        planes = labels.reshape(-1, *labels.shape[-2:])
+        classes = self._classes(planes).reshape(labels.shape) if planes.numel() else labels
         return convert_to_dst_type(classes, tensor, dtype=torch.int64)[0]
 
 
