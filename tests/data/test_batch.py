@@ -101,6 +101,20 @@ def test_restart_skips_finished_inputs_and_redoes_the_rest(tmp_path):
     assert all(_outputs(out)[name] > changed[name] for name in changed)
 
 
+def test_writing_in_the_background_gives_the_same_outputs_and_manifest(tmp_path):
+    inputs = _folder(tmp_path / "in", 3)
+    background, inline = tmp_path / "background", tmp_path / "inline"
+    assert _segment(inputs, background) == 0  # the default: a writer thread
+    assert _segment(inputs, inline, "--write_in_background", "false") == 0
+    assert list(_outputs(background)) == list(_outputs(inline)) == [f"img_0{k}_seg.tif" for k in range(3)]
+    for name in _outputs(inline):
+        np.testing.assert_array_equal(tifffile.imread(background / name), tifffile.imread(inline / name))
+    assert list(read_manifest(background)[1]) == list(read_manifest(inline)[1])
+    for text, expected in (("true", "BackgroundWriter"), ("false", "NoneType")):  # as python -m monai.bundle passes it
+        parser = load_parser(BUNDLES / FIBSEM, "inference.json", write_in_background=text)
+        assert type(parser.get_parsed_content("writer")).__name__ == expected
+
+
 @pytest.mark.slow
 def test_killed_run_finishes_on_restart_with_the_uninterrupted_outputs(tmp_path):
     inputs = _folder(tmp_path / "in", 12, size=256)

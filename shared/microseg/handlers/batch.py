@@ -16,6 +16,7 @@ from ignite.engine import Engine, Events
 from microseg.data.batch import MANIFEST_NAME, input_key, read_manifest, settings_fingerprint
 from microseg.errors import MicrosegInputError
 from microseg.handlers.report_files import item_source
+from microseg.io.background import BackgroundWriter
 from microseg.io.writers import atomic_output
 
 __all__ = ["FailedInputsReport", "InferenceManifest"]
@@ -37,21 +38,39 @@ class InferenceManifest:
     by :func:`microseg.data.batch.pending_inputs`. At the start of a run, temporary files that a killed run left
     in ``output_dir`` (``.<name>.*.partial*``, untouched for 10 minutes) are removed.
 
+    With ``writer`` (the :class:`~microseg.io.BackgroundWriter` of the run's ``SaveMaskd``) each record is queued
+    behind its input's files and written once they are; at the end of the run the handler waits for the writer and
+    adds the inputs whose writes failed with an input error to ``engine.state.failed_inputs`` (reported by
+    :class:`FailedInputsReport`, attached after this handler).
+
     Args:
         output_dir: the run's output folder.
         settings: what shapes the outputs (the same mapping given to ``pending_inputs``).
+        writer: the background writer of the outputs, or None when they are written in the iteration.
     """
 
     STALE_SECONDS = 600
 
-    def __init__(self, output_dir: str | os.PathLike, settings: Mapping) -> None:
+    def __init__(
+        self, output_dir: str | os.PathLike, settings: Mapping, writer: BackgroundWriter | None = None
+    ) -> None:
         self.path = Path(output_dir) / MANIFEST_NAME
         self.fingerprint = settings_fingerprint(settings)
+        self.writer = writer
         self._checked = False
 
     def attach(self, engine: Engine) -> None:
         engine.add_event_handler(Events.STARTED, self._reset)
         engine.add_event_handler(Events.ITERATION_COMPLETED, self)
+        if self.writer is not None:
+            engine.add_event_handler(Events.COMPLETED, self._wait_for_writer)
+
+    def _wait_for_writer(self, engine: Engine) -> None:
+        failed = self.writer.wait()
+        if failed:
+            if not hasattr(engine.state, "failed_inputs"):
+                engine.state.failed_inputs = []
+            engine.state.failed_inputs.extend(failed)
 
     def _reset(self, engine: Engine) -> None:
         """Start of a run: a manifest of other settings is emptied at once (before any output is rewritten), and
@@ -79,7 +98,14 @@ class InferenceManifest:
             name = item_source(item, "")
             outputs = [input_key(v) for k, v in item.items() if str(k).endswith("_path") and isinstance(v, str | Path)]
             if name and outputs:
-                records.append(json.dumps({"input": input_key(name), "outputs": outputs}))
+                records.append((name, json.dumps({"input": input_key(name), "outputs": outputs})))
+        if self.writer is None:
+            self._append([record for _, record in records])
+            return
+        for name, record in records:  # after the input's files, skipped if one of them failed
+            self.writer.submit(name, self._append, [record])
+
+    def _append(self, records: list[str]) -> None:
         if not records:
             return
         if not self._checked:

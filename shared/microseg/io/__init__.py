@@ -1,8 +1,8 @@
 """Readers and atomic writers for microscopy images, stacks, folders of slices and HDF5 datasets.
 
-Names load from their submodule on first use: :mod:`microseg.io.load`, :mod:`microseg.io.writers` and
-:mod:`microseg.io.rle` need neither torch nor MONAI; the MONAI ``ImageReader`` classes live in
-:mod:`microseg.io.readers`.
+Names load from their submodule on first use: :mod:`microseg.io.load`, :mod:`microseg.io.writers`,
+:mod:`microseg.io.background` and :mod:`microseg.io.rle` need neither torch nor MONAI; the MONAI ``ImageReader``
+classes live in :mod:`microseg.io.readers`.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ _EXPORTS = {
     "rle_encode": "rle",
     "rles_to_labels": "rle",
     "write_submission": "rle",
+    "BackgroundWriter": "background",
     "atomic_output": "writers",
     "output_path_like": "writers",
     "write_hdf5": "writers",

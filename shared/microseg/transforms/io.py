@@ -12,8 +12,9 @@ from monai.data import MetaTensor
 from monai.transforms import LoadImaged, MapTransform
 
 from microseg.errors import MicrosegInputError
+from microseg.io.background import BackgroundWriter
 from microseg.io.readers import MicroscopyReader
-from microseg.io.writers import write_prediction
+from microseg.io.writers import output_path_like, write_prediction
 
 __all__ = ["LoadMicroscopyd", "SaveMaskd", "SeparateUncertaintyd"]
 
@@ -47,6 +48,9 @@ class SaveMaskd(MapTransform):
         postfix: added to the input's name.
         scale: multiplier applied before the cast (255 writes a 0/1 mask as 0/255).
         dtype: stored dtype (``uint8`` for masks, ``float32`` for probabilities).
+        writer: a :class:`~microseg.io.BackgroundWriter` to encode and write on its thread while the next input is
+            predicted (the output path is set at once; the array is handed over as it is, not copied), or None to
+            write here.
     """
 
     def __init__(
@@ -57,11 +61,13 @@ class SaveMaskd(MapTransform):
         postfix: str = "_seg",
         scale: float = 255,
         dtype: str = "uint8",
+        writer: BackgroundWriter | None = None,
         allow_missing_keys: bool = False,
     ) -> None:
         super().__init__(keys, allow_missing_keys)
         self.output_dir = Path(output_dir)
         self.meta_key, self.postfix, self.scale, self.dtype = meta_key, postfix, scale, np.dtype(dtype)
+        self.writer = writer
 
     def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
         d = dict(data)
@@ -74,9 +80,14 @@ class SaveMaskd(MapTransform):
         for key in self.key_iterator(d):
             array = d[key].detach().cpu().numpy() if isinstance(d[key], torch.Tensor) else np.asarray(d[key])
             postfix = self.postfix if len(self.keys) == 1 else f"{self.postfix}_{key}"
-            d[f"{key}_path"] = write_prediction(
-                array, input_path, self.output_dir, postfix, self.scale, self.dtype, slice_names
-            )
+            args = (array, input_path, self.output_dir, postfix, self.scale, self.dtype, slice_names)
+            if self.writer is None:
+                d[f"{key}_path"] = write_prediction(*args)
+                continue
+            if array.shape[0] != 1:  # checked here, where the input's own iteration can report it
+                raise ValueError(f"a prediction is written one channel at a time, got shape {array.shape}")
+            d[f"{key}_path"] = output_path_like(input_path, self.output_dir, postfix, self.dtype)
+            self.writer.submit(str(input_path), write_prediction, *args)
         return d
 
 
