@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU figures of docs/PERFORMANCE.md on one CUDA device, in one go (about 6 minutes on an H200):
 # roofline of every bundle's network, inference against plain MONAI (FIB-SEM U-Net and the seed-size GlaS U-Net),
-# training throughput with the share of time the GPU waits for data, and the cost of batched augmentation.
+# training throughput with the share of time the GPU waits for data, the cost of batched augmentation, and a folder
+# run with its outputs written in the loop and on the writer thread.
 #
 #   bash scripts/bench_gpu.sh OUT_DIR LUCCHI_DIR [GLAS_DIR]
 #
@@ -57,6 +58,8 @@ run augment_dsb python3 scripts/bench_augment.py --bundle dsb2018_nuclei_segment
 run augment_sbem python3 scripts/bench_augment.py --bundle sbem_organelle_segmentation --device cuda \
     --override variant=deepem3d_5fm
 run augment_mrcnn python3 scripts/bench_augment.py --bundle he_gland_instance_segmentation --device cuda
+run write_fibsem python3 scripts/bench_writing.py --input "$data/training.tif" --device cuda --stacks 6 \
+    --slices 165 --rounds 1
 if [[ -n $glas ]]; then
     for size in 512 256; do
         run train_seed python3 scripts/bench_train.py --bundle he_gland_segmentation --dataset_dir "$glas" \

@@ -114,6 +114,7 @@ NOT_OUTPUT_SETTINGS = {
     "dataset_dir",
     "device",
     "skip_existing",
+    "write_in_background",  # where the files are written from, not what they hold
     "sw_batch_size",
 }
 

@@ -17,6 +17,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 import bench_augment
 import bench_inference
 import bench_train
+import bench_writing
 import roofline
 
 
@@ -106,3 +107,14 @@ def test_operators_are_counted():
     with bench_augment.CountOps() as ops:
         torch.ones(3).add(1).mul(2)
     assert ops.count == 3
+
+
+def test_bench_writing_alternates_both_settings_with_the_same_masks(tmp_path, capsys):
+    tifffile.imwrite(tmp_path / "stack.tif", synthetic_stack(depth=5, height=64, width=64)[0])
+    rows = bench_writing.main(
+        ["--input", str(tmp_path / "stack.tif"), "--stacks", "2", "--slices", "3", "--rounds", "1"]
+    )
+    assert [r["background"] for r in rows] == [False, True]
+    assert all(r["wall"] > 0 and r["in_save"] > 0 for r in rows)  # SaveMaskd ran (and was timed) in both
+    out = capsys.readouterr().out
+    assert "same masks: True" in out and "| write_in_background | wall (s) | in SaveMaskd (s) |" in out
