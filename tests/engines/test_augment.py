@@ -4,6 +4,7 @@ PrepareInstanceBatch)."""
 
 from __future__ import annotations
 
+import pytest
 import tifffile
 import torch
 from monai.data import MetaTensor
@@ -92,23 +93,6 @@ def test_fibsem_trains_with_augmentation_on_the_device(tmp_path):
     assert (bundle / "models" / "model.pt").is_file()
 
 
-def test_glas_trains_with_augmentation_on_the_device(tmp_path, glas_folder):
-    bundle = copy_bundle("he_gland_segmentation", tmp_path)
-    run_config(
-        bundle,
-        ["train.json"],
-        dataset_dir=str(glas_folder),
-        max_epochs=1,
-        image_size=64,
-        num_workers=0,
-        batch_size=2,
-        val_names=["train_4"],
-        augment_on_device=True,
-        tensorboard=False,
-    )
-    assert (bundle / "models" / "model.pt").is_file()
-
-
 def test_dsb_trains_with_augmentation_and_targets_on_the_device(tmp_path):
     """The piecewise distortion and the three-class targets (InstancesToClasses) run on the batch."""
     dsb = write_dsb_folder(
@@ -163,8 +147,13 @@ def test_sbem_trains_with_augmentation_on_the_device(tmp_path):
     assert (bundle / "models" / "mitochondria" / "deepem3d_3fm" / "model.pt").is_file()
 
 
-def test_mask_rcnn_trains_with_augmentation_on_the_device(tmp_path, glas_folder):
-    bundle = copy_bundle("he_gland_instance_segmentation", tmp_path)
+@pytest.mark.parametrize(
+    ("name", "extra"),
+    [("he_gland_segmentation", {}), ("he_gland_instance_segmentation", {"pretrained": "none"})],
+)
+def test_glas_bundles_train_with_augmentation_on_the_device(tmp_path, glas_folder, name, extra):
+    """The U-Net batched; the Mask R-CNN per image in PrepareInstanceBatch, before its targets are made."""
+    bundle = copy_bundle(name, tmp_path)
     run_config(
         bundle,
         ["train.json"],
@@ -174,8 +163,8 @@ def test_mask_rcnn_trains_with_augmentation_on_the_device(tmp_path, glas_folder)
         num_workers=0,
         batch_size=2,
         val_names=["train_4"],
-        pretrained="none",
         augment_on_device=True,
         tensorboard=False,
+        **extra,
     )
     assert (bundle / "models" / "model.pt").is_file()

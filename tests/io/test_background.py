@@ -92,3 +92,4 @@ def test_the_manifest_records_an_input_only_after_its_files(tmp_path):
     manifest._wait_for_writer(engine)
     assert list(read_manifest(out)[1]) == [str(tmp_path / "a.tif")]
     assert engine.state.failed_inputs == [(str(tmp_path / "b.tif"), "b.tif: cannot be written")]
+    assert writer._executor is None  # the thread is stopped at the end of the run

@@ -66,7 +66,10 @@ class InferenceManifest:
             engine.add_event_handler(Events.COMPLETED, self._wait_for_writer)
 
     def _wait_for_writer(self, engine: Engine) -> None:
-        failed = self.writer.wait()
+        try:
+            failed = self.writer.wait()
+        finally:
+            self.writer.close()  # no idle thread left behind in a long-lived process; the next run starts one
         if failed:
             if not hasattr(engine.state, "failed_inputs"):
                 engine.state.failed_inputs = []
