@@ -10,7 +10,7 @@ import torch
 from monai.data import MetaTensor
 from monai.transforms import Compose, RandFlipd
 
-from conftest import copy_bundle, run_config, synthetic_stack, write_dsb_folder
+from conftest import BUNDLES, copy_bundle, run_config, synthetic_stack, write_dsb_folder
 from microseg.bundle import load_parser
 from microseg.engines import AugmentOnDevice
 from microseg.handlers import TrainingCheckpoint
@@ -168,3 +168,15 @@ def test_glas_bundles_train_with_augmentation_on_the_device(tmp_path, glas_folde
         **extra,
     )
     assert (bundle / "models" / "model.pt").is_file()
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in BUNDLES.iterdir() if (p / "configs" / "train.json").is_file()))
+def test_every_bundle_reads_the_switch_as_a_bool(name):
+    """``python -m monai.bundle run --augment_on_device false`` passes the text "false" (fire keeps it a string)."""
+    steps = {}
+    for text, on_device in (("false", False), ("true", True), (False, False)):
+        parser = load_parser(BUNDLES / name, "train.json", augment_on_device=text)
+        transform = parser.get_parsed_content("train#trainer#prepare_batch").transform
+        assert (transform is not None) == on_device, (name, text)
+        steps[text] = len(parser.get_parsed_content("train#preprocessing").transforms)
+    assert steps["true"] < steps["false"] == steps[False], steps  # the workers' augmentation left out on the device
