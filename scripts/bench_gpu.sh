@@ -40,6 +40,11 @@ run infer_fibsem_deterministic python3 scripts/bench_inference.py --bundle fibse
 run infer_fibsem python3 scripts/bench_inference.py --bundle fibsem_mitochondria_segmentation --device cuda \
     --shape 165,768,1024 --sw_batch_size 32 --slice_batch 8 --chunk 33 \
     --variants monai,eager,eager+bf16+cl,compile+bf16+cl,torchscript+bf16
+run infer_fibsem_onnx python3 scripts/bench_inference.py --bundle fibsem_mitochondria_segmentation --device cuda \
+    --shape 165,768,1024 --sw_batch_size 32 --slice_batch 8 --chunk 33 --variants monai,onnx
+run infer_fibsem_tensorrt python3 scripts/bench_inference.py --bundle fibsem_mitochondria_segmentation --device cuda \
+    --shape 165,768,1024 --sw_batch_size 32 --slice_batch 8 --chunk 33 --variants monai,onnx \
+    --onnx_providers TensorrtExecutionProvider,CUDAExecutionProvider
 run infer_seed python3 scripts/bench_inference.py --bundle he_gland_segmentation --device cuda --random_weights \
     --shape 32,1024,1024 --roi_size 512,512 --overlap 0.25 --sw_batch_size 16 --slice_batch 4 --chunk 8 \
     --variants monai,eager+bf16+cl,compile+bf16+cl

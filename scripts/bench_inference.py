@@ -161,6 +161,7 @@ def make_runner(variant: dict, network: torch.nn.Module, bundle: Path, settings:
         precision=variant["precision"],
         channels_last=variant["channels_last"],
         model_dir=bundle / "models",
+        onnx_providers=args.onnx_providers.split(",") if args.onnx_providers else None,
     )
     return lambda chunk: inferer(chunk, net)[0, 0]
 
@@ -335,6 +336,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
     cli.add_argument("--chunk", type=int, default=15, help="slices per interleaving step")
     cli.add_argument("--random_weights", action="store_true", help="random weights (speed only)")
     cli.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    cli.add_argument(
+        "--onnx_providers",
+        help="ONNX Runtime execution providers of the onnx variant, in order, comma-separated, e.g. "
+        "TensorrtExecutionProvider,CUDAExecutionProvider (default: CUDA on a CUDA device when available, else CPU)",
+    )
     cli.add_argument("--json", help="also write the rows and context to this file")
     add_cudnn_option(cli)
     args = cli.parse_args(argv)

@@ -11,6 +11,7 @@ import tifffile
 import torch
 
 from conftest import BUNDLES, REPO, synthetic_stack
+from microseg.errors import MicrosegInputError
 
 sys.path.insert(0, str(REPO / "scripts"))
 
@@ -32,6 +33,14 @@ def test_bench_inference_compares_variants_with_the_plain_monai_baseline(capsys)
     assert rows[0]["speedup"] == 1.0
     table = capsys.readouterr().out
     assert "| eager+cl | float32 |" in table and "0 of 18900" in table
+
+
+def test_bench_inference_passes_onnx_execution_providers(capsys):
+    args = ["--shape", "2,40,40", "--roi_size", "32,32", "--chunk", "2", "--variants", "monai,onnx"]
+    rows = bench_inference.main([*args, "--onnx_providers", "CPUExecutionProvider"])
+    assert rows[1]["name"] == "onnx" and rows[1]["mask_diff"] == 0
+    with pytest.raises(MicrosegInputError, match="no NoSuchExecutionProvider"):  # named, with what is available
+        bench_inference.main([*args, "--onnx_providers", "NoSuchExecutionProvider"])
 
 
 def test_bench_inference_refuses_unknown_variants():
