@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The GPU figures of docs/PERFORMANCE.md on one CUDA device, in one go (about 6 minutes on an H200):
-# roofline of every bundle's network, inference against plain MONAI (FIB-SEM U-Net and the seed-size GlaS U-Net),
+# The GPU figures of docs/PERFORMANCE.md on one CUDA device, in one go (about 6 minutes on an H200 before the steps
+# added in 0.10.0, which are not timed yet): roofline of every bundle's network, inference against plain MONAI
+# (FIB-SEM U-Net, also on ONNX Runtime's CUDA and TensorRT providers, and the seed-size GlaS U-Net),
 # training throughput with the share of time the GPU waits for data, the cost of batched augmentation, and a folder
 # run with its outputs written in the loop and on the writer thread.
 #
