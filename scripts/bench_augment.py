@@ -79,15 +79,15 @@ def synthetic_batch(batch: int, channels: int, spatial: tuple[int, ...], device:
     return {"image": image.to(device), "label": (image[:, :1] > 0.5).float().to(device)}
 
 
-def per_sample(transform: Callable, batch: dict) -> dict:
-    outs = [transform({k: v[i] for k, v in batch.items()}) for i in range(len(batch["image"]))]
+def per_sample(transform: Callable, batch: dict, as_batch_of_one: bool = False) -> dict:
+    """``transform`` on each sample: ``(C, *spatial)`` (MONAI's transforms), or ``(1, C, *spatial)`` with
+    ``as_batch_of_one`` (a batched transform called per image, as ``microseg.engines.PrepareInstanceBatch`` does)."""
+    n = len(batch["image"])
+    if as_batch_of_one:
+        outs = [transform({k: v[i : i + 1] for k, v in batch.items()}) for i in range(n)]
+        return {k: torch.cat([torch.as_tensor(o[k]) for o in outs]) for k in batch}
+    outs = [transform({k: v[i] for k, v in batch.items()}) for i in range(n)]
     return {k: torch.stack([torch.as_tensor(o[k]) for o in outs]) for k in batch}
-
-
-def one_by_one(transform: Callable, batch: dict) -> dict:
-    """``transform`` on each sample as a batch of one (``microseg.engines.PrepareInstanceBatch``)."""
-    outs = [transform({k: v[i : i + 1] for k, v in batch.items()}) for i in range(len(batch["image"]))]
-    return {k: torch.cat([torch.as_tensor(o[k]) for o in outs]) for k in batch}
 
 
 def measure(name: str, run: Callable[[], object], device: torch.device, rounds: int) -> dict:
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         measure(f"per-sample on {device.type}", lambda: per_sample(workers, on_device), device, args.rounds),
         measure(
             f"{'batched, one image per call,' if per_image else 'batched'} on {device.type}",
-            (lambda: one_by_one(batched, on_device)) if per_image else (lambda: batched(on_device)),
+            lambda: per_sample(batched, on_device, as_batch_of_one=True) if per_image else batched(on_device),
             device,
             args.rounds,
         ),

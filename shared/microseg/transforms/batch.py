@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from monai.config import KeysCollection
 from monai.transforms import MapTransform, Randomizable
-from monai.utils import ensure_tuple_rep
+from monai.utils import convert_to_tensor, ensure_tuple_rep
 
 from microseg.transforms.augment import median_sharpen
 
@@ -62,10 +62,6 @@ def _probability(value: float, name: str) -> float:
     if not 0.0 <= float(value) <= 1.0:
         raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}")
     return float(value)
-
-
-def _plain(x: torch.Tensor) -> torch.Tensor:
-    return x.as_tensor() if hasattr(x, "as_tensor") else x
 
 
 class RandBatchSpatial(Randomizable):
@@ -271,7 +267,7 @@ class RandBatchSpatial(Randomizable):
         randomize: draw new parameters (False: reuse the last ones, e.g. for the label of the same batch).
         grid: a grid from :meth:`grid` to reuse.
         """
-        img = _plain(img)
+        img = convert_to_tensor(img, track_meta=False)
         if img.ndim != 4:
             raise ValueError(f"expected a (B, C, H, W) batch, got shape {tuple(img.shape)}")
         if randomize:
@@ -301,7 +297,7 @@ class _BatchDictionary(Randomizable, MapTransform):
         self.transform.randomize(*args)
 
     def batch_size(self, data: Mapping[Hashable, torch.Tensor]) -> int:
-        return _plain(data[self.first_key(data)]).shape[0]
+        return convert_to_tensor(data[self.first_key(data)], track_meta=False).shape[0]
 
     def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
         """One draw per sample, shared by all ``keys``."""
@@ -328,7 +324,7 @@ class RandBatchSpatiald(_BatchDictionary):
 
     def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
         d = dict(data)
-        first = _plain(d[self.first_key(d)])
+        first = convert_to_tensor(d[self.first_key(d)], track_meta=False)
         self.randomize(first.shape[0], first.shape[-2:])
         grid = self.transform.grid(first.shape[-2:], first.device)
         for key, mode in self.key_iterator(d, self.mode):
@@ -377,7 +373,7 @@ class RandBatchIntensity(Randomizable):
         self.params = {"noise": noise, "scale": scale, "shift": shift, "seed": int(self.R.randint(2**31 - 1))}
 
     def __call__(self, img: torch.Tensor, randomize: bool = True) -> torch.Tensor:
-        img = _plain(img)
+        img = convert_to_tensor(img, track_meta=False)
         if not img.is_floating_point():
             raise ValueError(f"intensity augmentation needs a floating point batch, got {img.dtype}")
         if randomize:
@@ -440,7 +436,7 @@ class RandBatchMedianSharpen(Randomizable):
         }
 
     def __call__(self, img: torch.Tensor, randomize: bool = True) -> torch.Tensor:
-        img = _plain(img)
+        img = convert_to_tensor(img, track_meta=False)
         if not img.is_floating_point() or img.ndim != 4:
             raise ValueError(f"expected a floating point (B, C, H, W) batch, got {img.dtype} {tuple(img.shape)}")
         if randomize:
@@ -483,7 +479,7 @@ class RandBatchFlipSliceOrder(Randomizable):
         self.params = {"flipped": self.R.random_sample(batch_size) < self.prob}
 
     def __call__(self, img: torch.Tensor, randomize: bool = True) -> torch.Tensor:
-        img = _plain(img)
+        img = convert_to_tensor(img, track_meta=False)
         if img.ndim < 3:
             raise ValueError(f"expected a (B, C, *spatial) batch, got shape {tuple(img.shape)}")
         if randomize:

@@ -84,8 +84,6 @@ class SaveMaskd(MapTransform):
             if self.writer is None:
                 d[f"{key}_path"] = write_prediction(*args)
                 continue
-            if array.shape[0] != 1:  # checked here, where the input's own iteration can report it
-                raise ValueError(f"a prediction is written one channel at a time, got shape {array.shape}")
             d[f"{key}_path"] = output_path_like(input_path, self.output_dir, postfix, self.dtype)
             self.writer.submit(str(input_path), write_prediction, *args)
         return d

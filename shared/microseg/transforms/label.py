@@ -178,8 +178,7 @@ class InstancesToClasses(Transform):
         tensor = convert_to_tensor(label, track_meta=True)
         if tensor.ndim < 2:
             raise ValueError(f"instance labels need at least two (H, W) dimensions, got shape {tuple(tensor.shape)}")
-        labels = tensor.as_tensor() if hasattr(tensor, "as_tensor") else tensor
-        labels = labels.detach().long()
+        labels = convert_to_tensor(tensor, track_meta=False).detach().long()
         planes = labels.reshape(-1, *labels.shape[-2:])
         classes = self._classes(planes).reshape(labels.shape) if planes.numel() else labels
         return convert_to_dst_type(classes, tensor, dtype=torch.int64)[0]
