@@ -139,8 +139,12 @@ def _run(capsys, argv: list[str]) -> tuple[int, str]:
 
 
 def _assert_one_error_line(err: str, words: list[str]) -> None:
+    """One ``microseg: error:`` line and nothing else on stderr but the ``microseg: skipped:`` lines of a batch: no
+    traceback, no log line repeating the message."""
     lines = [line for line in err.splitlines() if line.startswith("microseg: error: ")]
     assert len(lines) == 1, err[-3000:]
+    others = [line for line in err.splitlines() if line.strip() and not line.startswith("microseg: skipped: ")]
+    assert others == lines, err[-3000:]
     for word in words:
         assert word in lines[0], (word, lines[0])
 

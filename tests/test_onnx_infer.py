@@ -112,7 +112,11 @@ def test_onnx_runtime_gives_the_pytorch_masks_without_importing_torch(name, tmp_
     expected = sorted(p.name for p in (tmp_path / "torch").iterdir() if not p.name.startswith("."))
     assert expected == sorted(p.name for p in (tmp_path / "onnx").iterdir())
     assert any("_seg" in n for n in expected)
-    for file_name in expected:
+    summaries = [
+        (tmp_path / run / "summary.csv").read_text().replace(str(tmp_path / run), "") for run in ("torch", "onnx")
+    ]
+    assert summaries[0] == summaries[1]  # the same objects and sizes
+    for file_name in (n for n in expected if n != "summary.csv"):
         torch_out, onnx_out = _read(tmp_path / "torch" / file_name), _read(tmp_path / "onnx" / file_name)
         assert torch_out.dtype == onnx_out.dtype and torch_out.shape == onnx_out.shape, file_name
         if "_prob" in file_name:
@@ -166,7 +170,7 @@ def test_failed_inputs_are_skipped_and_counted(tmp_path, capsys):
     argv = ["segment", "--bundle", "fibsem_mitochondria_segmentation", "--input", str(folder), "--runtime", "onnx"]
     assert main([*argv, "--output", str(tmp_path / "out")]) == 2
     assert "1 of 2 inputs failed" in capsys.readouterr().err
-    assert [p.name for p in (tmp_path / "out").iterdir()] == ["good_seg.tif"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["good_seg.tif", "summary.csv"]
 
 
 TWINS = [  # (config target, arguments, input kind) for the post-processing steps the default bundles do not run

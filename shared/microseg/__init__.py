@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import importlib
 
-__version__ = "0.10.0"
+__version__ = "0.11.0"
 
 _SUBPACKAGES = (
     "bioimageio",
     "bundle",
     "cli",
     "config",
+    "console",
     "data",
     "deploy",
     "engines",
@@ -36,6 +37,8 @@ _SUBPACKAGES = (
     "networks",
     "onnx_infer",
     "ops",
+    "progress",
+    "reporting",
     "transforms",
     "variants",
 )

@@ -17,9 +17,12 @@ exit with status 2.
 
 from __future__ import annotations
 
+import argparse
+import ast
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -107,17 +110,26 @@ def check_overrides_in(parser, overrides: dict) -> None:
             )
 
 
-def run_bundle(bundle: str | os.PathLike, configs: Sequence[str], trust_bundle: bool = False, **overrides) -> None:
-    """Run ``python -m monai.bundle run`` in-process on the bundle's ``configs`` with ``overrides``.
+def run_bundle(
+    bundle: str | os.PathLike,
+    configs: Sequence[str],
+    trust_bundle: bool = False,
+    bundle_logging: bool = True,
+    **overrides,
+) -> None:
+    """Run ``python -m monai.bundle run`` in-process on the bundle's ``configs`` with ``overrides``, with progress
+    bars on the engines it runs (:mod:`microseg.progress`; shown only when turned on).
 
     Args:
         bundle: an installed bundle's name, or a bundle folder (outside the installed ones only with
             ``trust_bundle``: its configs run Python code).
         configs: config file names under ``configs/``; later ones override earlier ones.
         trust_bundle: run a bundle from outside the installed collection.
+        bundle_logging: apply the bundle's ``logging.conf`` (MONAI's INFO lines on standard output) as
+            ``python -m monai.bundle run`` does; ``False`` leaves logging as the caller set it up.
         overrides: config keys and values; each must exist in the configs, with a value of the default's kind.
     """
-    from monai.bundle import run
+    from monai.bundle import create_workflow
 
     from microseg.bundle import check_trusted
 
@@ -125,13 +137,52 @@ def run_bundle(bundle: str | os.PathLike, configs: Sequence[str], trust_bundle: 
     files = [str(root / "configs" / name) for name in configs]
     overrides = _normalise(overrides)
     check_overrides(files, overrides)
-    run(
-        config_file=files if len(files) > 1 else files[0],
-        meta_file=str(root / "configs" / "metadata.json"),
-        logging_file=str(root / "configs" / "logging.conf"),
-        bundle_root=str(root),
-        **overrides,
-    )
+    workflows_logger = logging.getLogger("monai.bundle.workflows")
+    level = workflows_logger.level
+    if not bundle_logging:
+        workflows_logger.setLevel(logging.ERROR)  # its "logging file is set to False" notice
+    try:
+        workflow = create_workflow(
+            config_file=files if len(files) > 1 else files[0],
+            meta_file=str(root / "configs" / "metadata.json"),
+            logging_file=str(root / "configs" / "logging.conf") if bundle_logging else False,
+            bundle_root=str(root),
+            **overrides,
+        )
+    finally:
+        workflows_logger.setLevel(level)
+    bars = _attach_progress(workflow.parser)
+    try:
+        workflow.run()
+        workflow.finalize()
+    finally:
+        for bar in bars:
+            bar.close()
+
+
+_RUN_ENGINE = re.compile(r"@([\w#:]+)\.run\(")  # MONAI writes a#b as a::b once parsed
+
+
+def _attach_progress(parser) -> list:
+    """Progress bars on the engines that the config's ``run`` expressions start (``$@train#trainer.run()``): a
+    trainer gets epoch and iteration bars with its validation metric, an evaluator a bar over its inputs."""
+    from monai.engines import Trainer
+
+    from microseg.handlers.progress import EvaluationProgress, TrainingProgress
+
+    runs = parser.get("run", [])
+    bars = []
+    for engine_id in _RUN_ENGINE.findall(" ".join(str(r) for r in (runs if isinstance(runs, list) else [runs]))):
+        engine_id = engine_id.replace("::", "#")
+        engine = parser.get_parsed_content(engine_id)
+        if isinstance(engine, Trainer):
+            validation = "validate#evaluator"
+            bar = TrainingProgress(parser.get_parsed_content(validation) if validation in parser else None)
+        else:
+            bar = EvaluationProgress("evaluate" if engine_id.startswith("validate") else "segment")
+        bar.attach(engine)
+        bars.append(bar)
+    return bars
 
 
 class Data:
@@ -159,8 +210,16 @@ class Data:
 class Microseg:
     """Segment microscopy images with the microseg MONAI bundles."""
 
-    def __init__(self) -> None:
+    def __init__(self, bundle_logging: bool = True, show_summary: bool = True) -> None:
+        """
+        Args:
+            bundle_logging: let bundle runs apply their ``logging.conf`` (MONAI's INFO lines), as
+                ``python -m monai.bundle run`` does; the ``microseg`` command sets it only with ``--verbose``.
+            show_summary: print the table of results at the end of ``segment``.
+        """
         self.data = Data()
+        self.bundle_logging = bundle_logging
+        self.show_summary = show_summary
 
     def list(self) -> list[str]:
         """Print the installed bundles with version and task."""
@@ -182,6 +241,8 @@ class Microseg:
         trust_bundle: bool = False,
         runtime: str = "torch",
         providers: str | Sequence[str] = (),
+        preview: bool = False,
+        pixel_size: float | str | Sequence[float] | None = None,
         **overrides,
     ) -> str:
         """Segment ``input`` (image, stack, folder, ``file.h5:/dataset``) into ``output`` with ``bundle``.
@@ -192,26 +253,65 @@ class Microseg:
         ``--runtime onnx`` runs ``models/model.onnx`` on ONNX Runtime with NumPy pre- and post-processing and never
         imports PyTorch (:mod:`microseg.onnx_infer`; every input is segmented, there is no resume);
         ``--providers CUDAExecutionProvider,CPUExecutionProvider`` picks its execution providers.
-        """
-        if runtime == "onnx":
-            from microseg.onnx_infer import segment
 
-            names = providers.split(",") if isinstance(providers, str) else list(providers)
-            segment(
-                bundle,
-                input,
-                output,
-                [n for n in names if n] or None,
-                as_bool(trust_bundle, "trust_bundle"),
-                **_normalise(overrides),
-            )
-            return str(output)
-        if runtime != "torch":
+        At the end ``summary.csv`` in ``output`` gives, per input, the objects, foreground fraction and median object
+        size (in µm² or µm³ when ``pixel_size`` in µm is given or the input file records it), and the same table is
+        printed; ``preview`` also writes ``<input>_preview.png``, the objects' outlines over the image.
+        """
+        if runtime not in ("torch", "onnx"):
             raise MicrosegInputError(f"--runtime {runtime!r}: use torch (the default) or onnx.")
-        run_bundle(
-            bundle, ["inference.json"], trust_bundle, dataset_dir=str(input), output_dir=str(output), **overrides
-        )
+        preview = as_bool(preview, "preview")
+        if pixel_size is not None:
+            from microseg.io.metadata import parse_pixel_size
+
+            parse_pixel_size(pixel_size, 2)  # refuse a bad value before the run
+        finished = False
+        try:
+            if runtime == "onnx":
+                from microseg.onnx_infer import segment
+
+                names = providers.split(",") if isinstance(providers, str) else list(providers)
+                segment(
+                    bundle,
+                    input,
+                    output,
+                    [n for n in names if n] or None,
+                    as_bool(trust_bundle, "trust_bundle"),
+                    **_normalise(overrides),
+                )
+            else:
+                run_bundle(
+                    bundle,
+                    ["inference.json"],
+                    trust_bundle,
+                    self.bundle_logging,
+                    dataset_dir=str(input),
+                    output_dir=str(output),
+                    **overrides,
+                )
+            finished = True
+        finally:  # a batch in which some inputs failed (failed_inputs.txt) still gets the summary of the others
+            if finished or (Path(output) / "failed_inputs.txt").is_file():
+                self._summarise(bundle, input, output, preview, pixel_size, overrides)
         return str(output)
+
+    def _summarise(self, bundle, input, output, preview: bool, pixel_size, overrides: dict) -> list[dict]:
+        """``summary.csv`` (and previews) for the masks that a segment run wrote into ``output``."""
+        from microseg.reporting.summary import format_summary, segmented_pairs, summarise_run, write_summary_csv
+
+        pairs = segmented_pairs(bundle, input, output, **_normalise(overrides))
+        rows = summarise_run(pairs, pixel_size)
+        if not rows:
+            return rows
+        write_summary_csv(rows, Path(output) / "summary.csv")
+        if preview:
+            from microseg.reporting.preview import write_previews
+
+            write_previews(pairs, output)
+        if self.show_summary:
+            print(format_summary(rows))
+            print(f"{len(rows)} result(s) in {output} (table: {Path(output) / 'summary.csv'})")
+        return rows
 
     def segment_large(
         self,
@@ -251,12 +351,20 @@ class Microseg:
     def evaluate(self, bundle: str, dataset_dir: str, output: str, trust_bundle: bool = False, **overrides) -> str:
         """Evaluate the bundle's weights on ``dataset_dir``; writes ``metrics.json`` and a per-slice/image CSV."""
         configs = ["train.json", "evaluate.json"]
-        run_bundle(bundle, configs, trust_bundle, dataset_dir=str(dataset_dir), output_dir=str(output), **overrides)
+        run_bundle(
+            bundle,
+            configs,
+            trust_bundle,
+            self.bundle_logging,
+            dataset_dir=str(dataset_dir),
+            output_dir=str(output),
+            **overrides,
+        )
         return str(Path(output) / "metrics.json")
 
     def train(self, bundle: str, dataset_dir: str, trust_bundle: bool = False, **overrides) -> None:
         """Train the bundle on ``dataset_dir`` (resumes from ``models/checkpoint_last.pt`` when present)."""
-        run_bundle(bundle, ["train.json"], trust_bundle, dataset_dir=str(dataset_dir), **overrides)
+        run_bundle(bundle, ["train.json"], trust_bundle, self.bundle_logging, dataset_dir=str(dataset_dir), **overrides)
 
     def check_bundle(self, bundle: str, parity: bool = True, trust_bundle: bool = False) -> list[str]:
         """Check a bundle folder: layout and card, metadata against the schema, required config keys, version and
@@ -326,19 +434,417 @@ class Microseg:
 _input_error = find_input_error  # the name the tests and older callers use
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``microseg`` console script."""
-    import fire
+# ---------------------------------------------------------------------------------------------------------------------
+# The command line: argparse, one spelling per command, the bundle's own settings in --help.
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s - %(name)s - %(levelname)s - %(message)s")
+COMMANDS = {
+    "list": "list the installed bundles with their version and task",
+    "segment": "segment images, stacks or folders with a bundle; prints a table of results, writes summary.csv",
+    "segment-large": "segment an image or volume larger than memory into a chunked HDF5 or Zarr output",
+    "evaluate": "score the bundle's weights on a labelled data set; writes metrics.json, a CSV table, report.html",
+    "train": "train the bundle on your data (resumes from models/checkpoint_last.pt)",
+    "export": "write TorchScript/ONNX files of the weights, or a bioimage.io package",
+    "check-bundle": "check a bundle folder: layout, metadata, config keys, weights, export parity",
+    "data": "public data sets: 'data list', 'data download NAME --dest DIR'",
+}
+
+# The configs each command runs, whose top-level settings it accepts as --key value.
+COMMAND_CONFIGS = {
+    "segment": ("inference.json",),
+    "segment-large": ("inference.json",),
+    "evaluate": ("train.json", "evaluate.json"),
+    "train": ("train.json",),
+    "export": ("inference.json",),
+}
+
+# One line on the settings most bundles share (the others are listed with their default only).
+SETTING_HELP = {
+    "threshold": "probability threshold of the mask",
+    "tta": "test-time augmentation: none, flips or dihedral (dihedral_z for the 3D-context SBEM models)",
+    "backend": "inference back end: eager, compile, torchscript or onnx",
+    "precision": "auto (bfloat16 on CUDA GPUs, float32 on CPUs), float32, bfloat16 or float16",
+    "channels_last": "channels-last memory layout for the network",
+    "roi_size": "tile size of the tiled prediction",
+    "overlap": "fraction of a tile shared with its neighbours",
+    "sw_batch_size": "tiles per network call",
+    "min_object_size": "objects smaller than this many pixels (voxels) are removed",
+    "save_probabilities": "also write the probability map (<name>_prob)",
+    "save_uncertainty": "also write the test-time augmentation spread (<name>_uncertainty)",
+    "skip_existing": "skip inputs finished by an earlier run into the same output folder",
+    "write_in_background": "write outputs on a background thread while the next input is predicted",
+    "folder_mode": "a folder is: auto, stack (one stack of slices) or images (each file one input)",
+    "context_slices": "adjacent slices given to the network as channels",
+    "max_epochs": "epochs to train",
+    "batch_size": "training batch size",
+    "learning_rate": "learning rate of the optimiser",
+    "num_workers": "data loader worker processes",
+    "augment_on_device": "run the random augmentation batched on the training device (GPU) instead of the workers",
+    "resume": "resume from models/checkpoint_last.pt",
+    "tensorboard": "log to TensorBoard under output_dir",
+    "mlflow": "log the run to MLflow",
+    "val_interval": "validate every this many epochs",
+    "seed": "random seed",
+    "target": "which model of the bundle: its target (SBEM: mitochondria or membrane)",
+    "variant": "which model of the bundle: its variant (SBEM: deepem3d_1fm, deepem3d_3fm, ...)",
+    "save_predictions": "also write the predicted masks",
+}
+
+_HIDDEN_SETTINGS = {"bundle_root", "dataset_dir", "output_dir", "imports", "progress_bar"}
+
+
+def bundle_settings(bundle: str | os.PathLike, configs: Sequence[str]) -> dict:
+    """The settings of ``configs`` that ``--key value`` overrides: top-level keys with a literal value (no ``$``
+    expression, reference or component), later files overriding earlier ones, in file order."""
+    from microseg.bundle import resolve_bundle
+
+    root = resolve_bundle(bundle)
+    merged: dict = {}
+    for name in configs:
+        path = root / "configs" / name
+        if path.is_file():
+            merged.update(json.loads(path.read_text()))
+    settings = {}
+    for key, value in merged.items():
+        if key.startswith("_") or "#" in key or key in _HIDDEN_SETTINGS or isinstance(value, dict):
+            continue
+        if _kind(value) is None or (
+            isinstance(value, list) and not all(_kind(v) in ("a number", "text") for v in value)
+        ):
+            continue
+        settings[key] = value
+    return settings
+
+
+def _settings_epilog(command: str, bundle: str | None) -> str:
+    configs = COMMAND_CONFIGS.get(command)
+    if configs is None:
+        return ""
+    if not bundle:
+        return (
+            f"Every setting of the bundle's {' + '.join(configs)} is an option too (--key value; nested ones a#b). "
+            f"Add --bundle NAME to this --help to list them with their defaults."
+        )
     try:
-        fire.Fire(Microseg, command=list(argv) if argv is not None else None, name="microseg")
-    except Exception as error:
-        found = _input_error(error)
-        if found is None:
-            raise
-        print(f"microseg: error: {found}", file=sys.stderr)
+        settings = bundle_settings(bundle, configs)
+    except MicrosegInputError as error:
+        return f"(cannot list the settings of {bundle}: {error})"
+    lines = [f"settings of {Path(str(bundle)).name} ({' + '.join(configs)}), each overridable as --key value:"]
+    shown = {key: value if isinstance(value, str) else json.dumps(value) for key, value in settings.items()}
+    width = max((len(key) + len(text) for key, text in shown.items()), default=0) + 5
+    for key, text in shown.items():
+        option = f"  --{key} {text}"
+        lines.append(f"{option.ljust(width)}  {SETTING_HELP[key]}" if key in SETTING_HELP else option)
+    return "\n".join(lines)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with errors as :class:`MicrosegInputError` (printed as one line, exit status 2)."""
+
+    def error(self, message: str):
+        raise MicrosegInputError(f"{message} (see {self.prog} --help).")
+
+
+def _doc(method) -> str:
+    """A method's docstring as command help: its paragraphs without reStructuredText markup."""
+    import inspect
+
+    text = inspect.cleandoc(method.__doc__ or "")
+    return re.sub(r":\w+:`([^`]*)`", r"\1", text).replace("``", "")
+
+
+def _flag(text: str) -> bool:
+    return as_bool(text)
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("output of the command")
+    group.add_argument("-q", "--quiet", action="store_true", help="no progress bars, no table; warnings and errors")
+    group.add_argument("-v", "--verbose", action="store_true", help="every log line of MONAI and microseg")
+    group.add_argument("--debug", action="store_true", help="show the Python traceback of an error (implies -v)")
+
+
+def _add_trust(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--trust_bundle",
+        type=_flag,
+        nargs="?",
+        const=True,
+        default=False,
+        help="run a bundle from outside the installed collection (its configs run Python code) (default: false)",
+    )
+
+
+def _add_runtime(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--runtime", default="torch", help="torch or onnx (ONNX Runtime, no PyTorch) (default: torch)")
+    parser.add_argument(
+        "--providers", default="", help="ONNX Runtime execution providers, comma-separated (default: automatic)"
+    )
+
+
+def build_parser(bundle: str | None = None) -> argparse.ArgumentParser:
+    """The ``microseg`` argument parser; ``bundle`` (when known) adds its settings to the commands' ``--help``."""
+    from microseg import __version__
+
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = _Parser(
+        prog="microseg",
+        description="Segment microscopy images with the microseg MONAI bundles.",
+        epilog="Run 'microseg COMMAND --help' for a command's options (with --bundle NAME: the bundle's settings).",
+        formatter_class=formatter,
+        allow_abbrev=False,
+    )
+    parser.add_argument("--version", action="version", version=f"microseg {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands", parser_class=_Parser)
+
+    def command(name: str, description: str = "") -> argparse.ArgumentParser:
+        sub = commands.add_parser(
+            name,
+            help=COMMANDS[name],
+            description=description or COMMANDS[name],
+            epilog=_settings_epilog(name, bundle),
+            formatter_class=formatter,
+            allow_abbrev=False,
+        )
+        _add_common(sub)
+        return sub
+
+    command("list")
+
+    sub = command("segment", _doc(Microseg.segment))
+    sub.add_argument("--bundle", required=True, help="an installed bundle's name, or a bundle folder")
+    sub.add_argument("--input", required=True, help="image, stack, folder of images or slices, or file.h5:/dataset")
+    sub.add_argument("--output", required=True, help="output folder")
+    sub.add_argument(
+        "--preview", type=_flag, nargs="?", const=True, default=False, help="write <input>_preview.png per input"
+    )
+    sub.add_argument(
+        "--pixel_size",
+        default=None,
+        help="pixel size in µm (one number, or y,x or z,y,x) for the sizes in the table (default: the file's own)",
+    )
+    _add_runtime(sub)
+    _add_trust(sub)
+
+    sub = command("segment-large")
+    sub.add_argument("--bundle", required=True, help="an installed bundle's name, or a bundle folder")
+    sub.add_argument("--input", required=True, help="TIFF, file.h5:/dataset, .zarr or folder of slices")
+    sub.add_argument("--output", required=True, help="output.h5 or output.zarr")
+    sub.add_argument(
+        "--block_size", type=int, default=2048, help="side of the blocks predicted at once (default: %(default)s)"
+    )
+    sub.add_argument("--save_probabilities", type=_flag, nargs="?", const=True, default=True, help="(default: true)")
+    sub.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    _add_runtime(sub)
+    _add_trust(sub)
+
+    sub = command("evaluate")
+    sub.add_argument("--bundle", required=True, help="an installed bundle's name, or a bundle folder")
+    sub.add_argument("--dataset_dir", required=True, help="the labelled data set (layout: the bundle's model card)")
+    sub.add_argument("--output", required=True, help="folder for metrics.json, the CSV table and report.html")
+    _add_trust(sub)
+
+    sub = command("train")
+    sub.add_argument("--bundle", required=True, help="an installed bundle's name, or a bundle folder")
+    sub.add_argument("--dataset_dir", required=True, help="the labelled data set (layout: the bundle's model card)")
+    _add_trust(sub)
+
+    sub = command("export", _doc(Microseg.export))
+    sub.add_argument("bundle_name", nargs="?", metavar="BUNDLE", help="the bundle (or give --bundle)")
+    sub.add_argument("output", nargs="?", metavar="OUT", help="with --format bioimageio: the package file (.zip)")
+    sub.add_argument("--bundle", dest="bundle_option", default=None, help="the bundle")
+    sub.add_argument("--format", default=None, choices=("bioimageio",), help="write one bioimage.io package")
+    sub.add_argument(
+        "--formats", default="torchscript,onnx", help="bundle exports: torchscript, onnx, pt2 (default: %(default)s)"
+    )
+    sub.add_argument("--check", type=_flag, nargs="?", const=True, default=True, help="check parity (default: true)")
+    _add_trust(sub)
+
+    sub = command("check-bundle", _doc(Microseg.check_bundle))
+    sub.add_argument("bundle", help="a bundle name or folder")
+    sub.add_argument(
+        "--parity", type=_flag, nargs="?", const=True, default=True, help="check export parity (default: true)"
+    )
+    _add_trust(sub)
+
+    sub = command("data")
+    actions = sub.add_subparsers(dest="action", metavar="ACTION", title="actions", parser_class=_Parser, required=True)
+    listing = actions.add_parser("list", help="the data sets with home page, licence and bundle")
+    _add_common(listing)
+    download = actions.add_parser("download", help="download, verify and lay out a data set")
+    download.add_argument("name", help="a data set name from 'microseg data list'")
+    download.add_argument("--dest", required=True, help="destination folder")
+    download.add_argument("--sha256", action="append", default=[], metavar="FILE=HASH", help="pin a file's digest")
+    _add_common(download)
+    return parser
+
+
+def _literal(text: str):
+    """A command-line value as Python reads a literal (numbers, lists, tuples ``128,128``), else the text."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return text
+
+
+def split_overrides(argv: Sequence[str], known: set[str]) -> tuple[list[str], dict]:
+    """``(argv without the overrides, {key: value})``: every ``--key value`` / ``--key=value`` / ``--key`` (true)
+    whose option is not in ``known`` is a config override."""
+    rest, overrides = [], {}
+    tokens = list(argv)
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        name = token.split("=", 1)[0]
+        if token.startswith("--") and len(token) > 2 and name not in known:
+            key = name[2:]
+            if "=" in token:
+                overrides[key] = _literal(token.split("=", 1)[1])
+            elif i + 1 < len(tokens) and not tokens[i + 1].startswith("--"):
+                overrides[key] = _literal(tokens[i + 1])
+                i += 1
+            else:
+                overrides[key] = True
+        else:
+            rest.append(token)
+        i += 1
+    return rest, overrides
+
+
+def _option_names(parser: argparse.ArgumentParser, command: str | None) -> set[str]:
+    """Every option string of ``command`` (and its sub-actions), or of the top-level parser."""
+    names = {s for a in parser._actions for s in a.option_strings}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+            sub = action.choices[command]
+            names |= {s for a in sub._actions for s in a.option_strings}
+            for inner in sub._actions:
+                if isinstance(inner, argparse._SubParsersAction):
+                    for child in inner.choices.values():
+                        names |= {s for a in child._actions for s in a.option_strings}
+    return names
+
+
+def _bundle_in(argv: Sequence[str]) -> str | None:
+    """The ``--bundle`` value (or ``check-bundle``/``export``'s positional bundle) of an argument list."""
+    for i, token in enumerate(argv):
+        if token == "--bundle" and i + 1 < len(argv):
+            return argv[i + 1]
+        if token.startswith("--bundle="):
+            return token.split("=", 1)[1]
+    positional = [t for t in argv[1:] if not t.startswith("-")]
+    if argv and argv[0] in ("check-bundle", "export") and positional:
+        return positional[0]
+    return None
+
+
+def parse_command_line(argv: Sequence[str]) -> tuple[argparse.Namespace, dict]:
+    """``(options, config overrides)`` of a ``microseg`` command line (``segment_large`` is read as
+    ``segment-large``)."""
+    argv = list(argv)
+    if argv and argv[0] in ("segment_large", "check_bundle"):
+        argv[0] = argv[0].replace("_", "-")
+    parser = build_parser(_bundle_in(argv) if {"-h", "--help"} & set(argv) else None)
+    command = argv[0] if argv and not argv[0].startswith("-") else None
+    rest, overrides = split_overrides(argv, _option_names(parser, command) | {"-h", "--help"})
+    if overrides and command not in COMMAND_CONFIGS:
+        shown = ", ".join(f"--{k}" for k in overrides)
+        raise MicrosegInputError(f"microseg {command or ''}: unknown option(s) {shown} (see microseg --help).")
+    return parser.parse_args(rest), overrides
+
+
+def _run_command(options: argparse.Namespace, overrides: dict) -> None:
+    app = Microseg(bundle_logging=options.verbose or options.debug, show_summary=not options.quiet)
+    command = options.command
+    if command == "list":
+        app.list()
+    elif command == "segment":
+        app.segment(
+            options.bundle,
+            options.input,
+            options.output,
+            options.trust_bundle,
+            options.runtime,
+            options.providers,
+            options.preview,
+            options.pixel_size,
+            **overrides,
+        )
+    elif command == "segment-large":
+        output = app.segment_large(
+            options.bundle,
+            options.input,
+            options.output,
+            options.block_size,
+            options.save_probabilities,
+            options.device,
+            options.trust_bundle,
+            options.runtime,
+            options.providers,
+            **overrides,
+        )
+        if not options.quiet:
+            print(output)
+    elif command == "evaluate":
+        metrics = app.evaluate(options.bundle, options.dataset_dir, options.output, options.trust_bundle, **overrides)
+        if not options.quiet:
+            print(f"metrics: {metrics}; report: {Path(metrics).with_name('report.html')}")
+    elif command == "train":
+        app.train(options.bundle, options.dataset_dir, options.trust_bundle, **overrides)
+    elif command == "export":
+        bundle = options.bundle_option or options.bundle_name
+        if bundle is None:
+            raise MicrosegInputError("microseg export: name the bundle (microseg export NAME, or --bundle NAME).")
+        result = app.export(
+            bundle, options.output, options.format, options.formats, options.check, options.trust_bundle, **overrides
+        )
+        if not options.quiet:
+            print(json.dumps(result, indent=2) if isinstance(result, dict) else result)
+    elif command == "check-bundle":
+        app.check_bundle(options.bundle, options.parity, options.trust_bundle)
+    elif command == "data" and options.action == "list":
+        app.data.list()
+    elif command == "data":
+        path = app.data.download(options.name, options.dest, options.sha256)
+        if not options.quiet:
+            print(path)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``microseg`` console script: 0 on success, 2 with one ``microseg: error:`` line on standard
+    error for bad input (``--debug``: with its traceback)."""
+    from microseg.console import console
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        options, overrides = parse_command_line(argv)
+    except MicrosegInputError as error:
+        print(f"microseg: error: {error}", file=sys.stderr)
         return 2
+    except SystemExit as done:  # --help and --version
+        return int(done.code or 0)
+    if options.command is None:
+        build_parser().print_help()
+        return 0
+    with console(options.quiet, options.verbose, debug) as handler:
+        try:
+            _run_command(options, overrides)
+        except Exception as error:
+            found = _input_error(error)
+            if found is None:
+                raise
+            if debug:
+                import traceback
+
+                traceback.print_exc()
+            for line in handler.skipped:
+                if line != str(found):
+                    print(f"microseg: skipped: {line}", file=sys.stderr)
+            print(f"microseg: error: {found}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("microseg: interrupted; run the same command again to resume.", file=sys.stderr)
+            return 130
     return 0
 
 

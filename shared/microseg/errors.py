@@ -6,7 +6,11 @@ command-line layer can print it as one line and exit with status 2 instead of a 
 
 from __future__ import annotations
 
-__all__ = ["MicrosegError", "MicrosegInputError", "find_input_error"]
+import logging
+
+SKIPPED_INPUT = "microseg_skipped_input"  # attribute of the log record of a skipped input (see log_skipped)
+
+__all__ = ["SKIPPED_INPUT", "MicrosegError", "MicrosegInputError", "find_input_error", "log_skipped"]
 
 
 class MicrosegError(Exception):
@@ -28,3 +32,9 @@ def find_input_error(error: BaseException) -> MicrosegInputError | None:
         seen.add(id(current))
         current = current.__cause__ or current.__context__
     return None
+
+
+def log_skipped(logger: logging.Logger, error: BaseException) -> None:
+    """Log that an input of a batch was skipped because of ``error`` (one ERROR line, the record marked with
+    :data:`SKIPPED_INPUT` so that the ``microseg`` command can print it once, in its own words)."""
+    logger.error("skipped: %s", error, extra={SKIPPED_INPUT: str(error)})

@@ -49,6 +49,7 @@ import numpy as np
 from microseg.errors import MicrosegInputError
 from microseg.io.paths import is_hdf5_path, split_hdf5_path
 from microseg.ops.tiling import context_indices, importance_map, tile_starts
+from microseg.progress import progress
 
 __all__ = [
     "Block",
@@ -656,6 +657,7 @@ def segment_large(
     writer = threading.Thread(target=_consume, args=(sink, results, result_slots, failures), daemon=True)
     loader.start()
     writer.start()
+    bar = progress(total=len(mine), desc=Path(os.fspath(input)).name, unit="block")
     try:
         done = 0
         while (item := inputs.get()) is not None:
@@ -667,12 +669,14 @@ def segment_large(
             window_slots.release()
             _release_freed_memory()
             done += 1
+            bar.update()
             if failures:
                 raise failures[0]
         for _ in range(rounds - done if world > 1 else 0):  # a rank with a block fewer still joins every gather
             result_slots.acquire()
             results.put(_NOTHING)
     finally:
+        bar.close()
         stop.set()
         window_slots.release()  # a reader waiting for a slot sees the stop
         results.put(None)

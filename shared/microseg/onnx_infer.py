@@ -30,8 +30,9 @@ from typing import Any
 import numpy as np
 
 from microseg.config import SAVED_DEFAULTS, BundleConfig, Component
-from microseg.errors import MicrosegInputError
+from microseg.errors import MicrosegInputError, log_skipped
 from microseg.ops import detection, image, labels, tiling
+from microseg.progress import progress
 
 __all__ = ["TRANSFORMS", "OnnxBundle", "build_inferer", "build_transforms", "default_providers", "segment"]
 
@@ -388,11 +389,11 @@ class OnnxBundle:
         self.config["output_dir"] = str(output)
         self.postprocessing = build_transforms(self.config, "postprocessing")
         written, failed = [], []
-        for item in self.inputs(input):
+        for item in progress(self.inputs(input), desc=Path(os.fspath(input)).name, unit="input"):
             try:
                 data = self.process(item)
             except MicrosegInputError as error:
-                logger.error("skipped: %s", error)
+                log_skipped(logger, error)
                 failed.append(str(error))
                 continue
             written.append(data.get("pred_path", ""))

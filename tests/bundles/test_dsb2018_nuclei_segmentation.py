@@ -81,6 +81,7 @@ def test_inference_gives_instances_and_a_submission_that_decodes_to_them(trained
         "deep_seg.png",
         "rgba_seg.png",
         "submission.csv",
+        "summary.csv",
     ]
     written = {name: np.array(Image.open(out / f"{name}_seg.png")) for name in ("rgba", "deep")}
     assert written["rgba"].shape == (70, 90) and written["deep"].shape == (50, 45)

@@ -62,7 +62,7 @@ def test_inference_returns_instances_at_the_input_size(trained, tmp_path, tta):
         bundle=str(trained["bundle"]), trust_bundle=True, input=str(inputs), output=str(out), image_size=64, tta=tta
     )
     written = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))  # not the restart manifest
-    assert written == ["grey_seg.png", "slide a_seg.png"]
+    assert written == ["grey_seg.png", "slide a_seg.png", "summary.csv"]
     labels = np.array(Image.open(out / "slide a_seg.png"))
     assert labels.shape == (70, 95) and labels.dtype == np.uint16
 

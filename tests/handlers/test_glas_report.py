@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 
 import numpy as np
 import pytest
@@ -48,3 +49,32 @@ def test_handler_writes_files(tmp_path):
     assert metrics["train"]["object_dice"] == 1.0 and "all" not in metrics
     rows = list(csv.DictReader((tmp_path / "per_image.csv").open()))
     assert rows[0]["image"] == "train_3" and float(rows[0]["object_hausdorff"]) == 0.0
+
+
+def test_handler_writes_html_page_with_worst_images(tmp_path):
+    g = _labels()
+    miss = np.zeros_like(g)
+    miss[1:4, 1:4] = 1  # finds one of the two glands
+
+    def item(name, pred):
+        image = MetaTensor(torch.rand(3, 8, 8), meta={"filename_or_obj": f"/d/{name}.bmp"})
+        return {"image": image, "pred": torch.from_numpy(pred)[None], "label": torch.from_numpy(g)[None]}
+
+    class Engine:
+        class state:  # noqa: N801 - mimics ignite's engine.state
+            output = [item("testA_1", g), item("testA_2", miss), item("testB_1", np.zeros_like(g))]
+
+    report = GlasReport(tmp_path, worst_images=2)
+    report.reset()
+    report.collect(Engine)
+    report.write()
+    page = (tmp_path / "report.html").read_text()
+    assert re.findall(r'<rect class="bar"[^>]*><title>([^<]*)</title>', page) == [
+        "testB_1: 0",
+        "testA_2: 0.6667",
+        "testA_1: 1",
+    ]
+    assert "<th>testA</th><th>testB</th><th>all</th>" in page
+    assert len(re.findall(r'<img src="data:image/png;base64,', page)) == 2
+    assert "testB_1 \u2014 object_f1 0<" in page and "testA_2 \u2014 object_f1 0.6667<" in page
+    assert '<polyline class="recall"' in page

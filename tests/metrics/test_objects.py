@@ -9,9 +9,11 @@ import torch
 from microseg.metrics import (
     ObjectMatchingMetric,
     label_objects,
+    match_counts_by_threshold,
     match_objects,
     object_scores,
     object_sizes,
+    precision_recall_by_threshold,
 )
 
 
@@ -109,3 +111,24 @@ def test_object_handler_in_an_evaluator_loop():
     handler.attach(engine, "found")
     state = engine.run([(torch.from_numpy(pred)[None, None], torch.from_numpy(truth)[None, None])])
     assert state.metrics["found"] == 1
+
+
+def test_counts_by_threshold_agree_with_matching_at_each_threshold():
+    rng = np.random.default_rng(3)
+    truth = label_objects(rng.random((40, 40)) > 0.55)
+    pred = label_objects(rng.random((40, 40)) > 0.55)
+    pred[truth == 1] = pred.max() + 1  # one exact match
+    thresholds = (0.3, 0.5, 0.6, 0.75, 1.0)
+    expected = [[(m := match_objects(truth, pred, t)).tp, m.fp, m.fn] for t in thresholds]
+    assert match_counts_by_threshold(truth, pred, thresholds).tolist() == expected
+    assert match_counts_by_threshold(truth, pred, thresholds[1:]).tolist() == expected[1:]  # one matching
+
+
+def test_precision_recall_by_threshold_pools_images():
+    counts = np.asarray([[[2, 1, 0], [1, 2, 1]], [[0, 0, 0], [0, 0, 0]], [[1, 0, 1], [0, 1, 2]]])
+    curve = precision_recall_by_threshold(counts, (0.5, 0.9))
+    assert curve["precision"] == [3 / 4, 1 / 4] and curve["recall"] == [3 / 4, 1 / 4]
+    assert curve["tp"] == [3, 1] and curve["fn"] == [1, 3] and curve["thresholds"] == [0.5, 0.9]
+    assert precision_recall_by_threshold(np.zeros((0, 2, 3)), (0.5, 0.9))["precision"] == [1.0, 1.0]
+    with pytest.raises(ValueError, match="thresholds"):
+        precision_recall_by_threshold(counts, (0.5,))

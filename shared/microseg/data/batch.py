@@ -20,7 +20,7 @@ from pathlib import Path
 
 from monai.data import Dataset
 
-from microseg.errors import find_input_error
+from microseg.errors import find_input_error, log_skipped
 from microseg.io.paths import split_hdf5_path
 
 __all__ = [
@@ -58,7 +58,7 @@ class TolerantDataset(Dataset):
                 raise
             item = self.data[index]
             name = item.get("image", index) if isinstance(item, Mapping) else index
-            logger.error("skipped: %s", error)
+            log_skipped(logger, error)
             return {FAILED_KEY: str(name), ERROR_KEY: str(error)}
 
 

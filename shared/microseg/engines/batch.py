@@ -6,7 +6,7 @@ import logging
 from collections.abc import Mapping
 
 from microseg.data.batch import ERROR_KEY, FAILED_KEY
-from microseg.errors import find_input_error
+from microseg.errors import find_input_error, log_skipped
 
 __all__ = ["skip_failed_inputs"]
 
@@ -39,6 +39,6 @@ def skip_failed_inputs(engine, batchdata) -> dict:
         error = find_input_error(raised)
         if error is None:
             raise
-        logger.error("skipped: %s", error)
+        log_skipped(logger, error)
         engine.state.failed_inputs.append((_batch_inputs(batchdata), str(error)))
         return {}

@@ -7,11 +7,13 @@ from microseg.handlers.batchnorm import PreciseBatchNorm
 from microseg.handlers.checkpoint import RecordWeights, TrainingCheckpoint
 from microseg.handlers.glas_report import GlasReport, glas_report
 from microseg.handlers.instance_report import InstanceReport, SubmissionWriter
+from microseg.handlers.progress import EvaluationProgress, TrainingProgress
 from microseg.handlers.report import SegmentationReport, segmentation_report
 from microseg.handlers.throughput import ThroughputMonitor
 from microseg.handlers.tracking import MLflowTracker
 
 __all__ = [
+    "EvaluationProgress",
     "FailedInputsReport",
     "GlasReport",
     "InferenceManifest",
@@ -23,6 +25,7 @@ __all__ = [
     "SubmissionWriter",
     "ThroughputMonitor",
     "TrainingCheckpoint",
+    "TrainingProgress",
     "glas_report",
     "segmentation_report",
 ]

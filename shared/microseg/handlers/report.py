@@ -1,4 +1,5 @@
-"""Evaluation report: ``metrics.json`` (whole data set) and ``per_slice.csv`` (every slice of every image)."""
+"""Evaluation report: ``metrics.json`` (whole data set), ``per_slice.csv`` (every slice of every image) and the page
+``report.html`` (Dice per image, object precision/recall against the IoU threshold, the worst images)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,17 @@ import numpy as np
 import torch
 from ignite.engine import Engine, Events
 
-from microseg.handlers.report_files import as_numpy, item_source, write_report_files
+from microseg.handlers.report_files import WorstImages, as_numpy, item_source, write_report_files, write_report_page
 from microseg.metrics.foreground import foreground_counts, scores_from_counts
-from microseg.metrics.objects import label_objects, match_objects, object_scores, object_sizes
+from microseg.metrics.objects import (
+    IOU_THRESHOLDS,
+    label_objects,
+    match_counts_by_threshold,
+    match_objects,
+    object_scores,
+    object_sizes,
+    precision_recall_by_threshold,
+)
 
 __all__ = ["SegmentationReport", "segmentation_report"]
 
@@ -29,6 +38,25 @@ DEFINITIONS = {
     "mean_object_area": "mean area of the 2D objects of every slice (pixel count x pixel area), predicted and true",
     "empty rule": "a ratio with a zero denominator is 1 when both masks are empty, else 0",
 }
+
+
+def image_dice(pred: np.ndarray, true: np.ndarray) -> float:
+    """Foreground Dice of one image or stack (the per-image Dice behind ``dice_per_image``)."""
+    pred, true = (np.asarray(pred) > 0).astype(np.uint8), (np.asarray(true) > 0).astype(np.uint8)
+    counts = foreground_counts(torch.from_numpy(pred[None, None]), torch.from_numpy(true[None, None]))
+    return float(scores_from_counts(counts)["dice"][0])
+
+
+def object_curve(items: Sequence[tuple[str, np.ndarray, np.ndarray]]) -> dict:
+    """Object precision, recall and F1 at IoU thresholds 0.50 ... 0.95 over binary masks (connected components, in
+    3D for stacks; :func:`~microseg.metrics.objects.precision_recall_by_threshold`, pooled over the images)."""
+    counts = [match_counts_by_threshold(label_objects(true), label_objects(pred)) for _, pred, true in items]
+    curve = precision_recall_by_threshold(np.asarray(counts).reshape(-1, len(IOU_THRESHOLDS), 3), IOU_THRESHOLDS)
+    curve["rule"] = (
+        "objects: connected components (face connectivity, 3D in stacks); a ground-truth and a predicted object "
+        "match one to one at IoU >= t; precision = TP/(TP+FP), recall = TP/(TP+FN), TP/FP/FN pooled over images"
+    )
+    return curve
 
 
 def _slice_row(
@@ -115,17 +143,24 @@ def segmentation_report(
 
 
 class SegmentationReport:
-    """Collect predictions and labels during an evaluation run; write ``metrics.json`` and ``per_slice.csv``.
+    """Collect predictions and labels during an evaluation run; write ``metrics.json``, ``per_slice.csv`` and
+    ``report.html``.
 
     Attach to a ``SupervisedEvaluator`` whose post-processing leaves binarised ``pred`` and ``label`` of shape
-    ``(1, H, W)`` or ``(1, Z, H, W)`` per item. Files are written atomically when the run completes.
+    ``(1, H, W)`` or ``(1, Z, H, W)`` per item. Files are written atomically when the run completes. The page shows
+    the Dice of every image, the object precision/recall curve and the ``worst_images`` images of lowest Dice (the
+    middle slice of a stack) with prediction and ground-truth outlines over the item's ``image``.
 
     Args:
-        output_dir: folder of the two files.
+        output_dir: folder of the files.
         voxel_size: ``(z, y, x)`` voxel size in ``unit``.
         iou_threshold: object matching threshold.
         unit: unit of ``voxel_size``.
         metrics_file, per_slice_file: file names.
+        html_report: also write the page ``html_file``.
+        html_file: its file name.
+        worst_images: how many of the worst images the page shows.
+        title: the page title.
     """
 
     def __init__(
@@ -136,15 +171,25 @@ class SegmentationReport:
         unit: str = "nm",
         metrics_file: str = "metrics.json",
         per_slice_file: str = "per_slice.csv",
+        html_report: bool = True,
+        html_file: str = "report.html",
+        worst_images: int = 4,
+        title: str = "Segmentation evaluation",
     ) -> None:
         self.output_dir = Path(output_dir)
         self.voxel_size, self.iou_threshold, self.unit = tuple(voxel_size), iou_threshold, unit
         self.metrics_file, self.per_slice_file = metrics_file, per_slice_file
+        self.html_report, self.html_file, self.title = html_report, html_file, title
         self.items: list[tuple[str, np.ndarray, np.ndarray]] = []
+        self.worst = WorstImages(worst_images)
         self.metrics: dict = {}
 
+    def reset(self, engine: Engine | None = None) -> None:
+        self.items.clear()
+        self.worst.clear()
+
     def attach(self, engine: Engine) -> None:
-        engine.add_event_handler(Events.STARTED, lambda _: self.items.clear())
+        engine.add_event_handler(Events.STARTED, self.reset)
         engine.add_event_handler(Events.ITERATION_COMPLETED, self.collect)
         engine.add_event_handler(Events.COMPLETED, self.write)
 
@@ -153,9 +198,26 @@ class SegmentationReport:
             pred, label = item["pred"], item["label"]
             name = item_source(item, f"image_{len(self.items)}")
             self.items.append((name, as_numpy(pred)[0], as_numpy(label)[0]))
+            if self.html_report:
+                _, p, t = self.items[-1]
+                self.worst.offer(Path(name).name, image_dice(p, t), p, t, image=item.get("image"))
 
     def write(self, engine: Engine | None = None) -> None:
         self.metrics, rows = segmentation_report(self.items, self.voxel_size, self.iou_threshold, self.unit)
         fieldnames = list(rows[0]) if rows else ["image", "slice"]
         write_report_files(self.output_dir, self.metrics_file, self.metrics, self.per_slice_file, fieldnames, rows)
         logger.info("evaluation: %s", {k: v for k, v in self.metrics.items() if k != "definitions"})
+        if self.html_report:
+            self.write_page()
+
+    def write_page(self) -> None:
+        """Write ``report.html`` from the collected items and :attr:`metrics`."""
+        scores = [{"image": Path(name).name, "dice": image_dice(p, t)} for name, p, t in self.items]
+        notes = [
+            f"{len(self.items)} images; bars: foreground Dice of each image (whole stack for stacks), "
+            f"pictures: the middle slice; tables next to this page: {self.metrics_file}, {self.per_slice_file}"
+        ]
+        curve = object_curve(self.items) if self.items else None
+        write_report_page(
+            self.output_dir / self.html_file, self.title, self.metrics, scores, "dice", curve, self.worst, notes
+        )

@@ -8,6 +8,7 @@ import torch
 from monai.inferers import Inferer, sliding_window_inference
 
 from microseg.ops.tiling import TTA_MODES, context_indices, dihedral_transforms, tile_transforms
+from microseg.progress import progress
 
 __all__ = ["TTA_MODES", "SliceTiledInferer", "TileTTA", "dihedral_transforms"]
 
@@ -131,13 +132,15 @@ class SliceTiledInferer(Inferer):
     def _predict_stack(self, x: torch.Tensor, network: Callable) -> torch.Tensor:
         batch, channels, depth = x.shape[:3]
         outputs = []
-        for start in range(0, depth, self.slice_batch):
-            zs = range(start, min(start + self.slice_batch, depth))
-            # (B, C, n, k, H, W) -> (B*n, C*k, H, W): channels ordered by input channel, then slice offset
-            picks = torch.stack([x[:, :, context_indices(z, depth, self.context)] for z in zs], dim=1)
-            flat = picks.reshape(batch * len(zs), channels * self.context, *x.shape[-2:])
-            pred = self._predict_2d(_plain(flat), network)
-            outputs.append(pred.reshape(batch, len(zs), *pred.shape[1:]).transpose(1, 2))
+        with progress(total=depth, desc="slices", unit="slice", inner=True) as bar:
+            for start in range(0, depth, self.slice_batch):
+                zs = range(start, min(start + self.slice_batch, depth))
+                # (B, C, n, k, H, W) -> (B*n, C*k, H, W): channels ordered by input channel, then slice offset
+                picks = torch.stack([x[:, :, context_indices(z, depth, self.context)] for z in zs], dim=1)
+                flat = picks.reshape(batch * len(zs), channels * self.context, *x.shape[-2:])
+                pred = self._predict_2d(_plain(flat), network)
+                outputs.append(pred.reshape(batch, len(zs), *pred.shape[1:]).transpose(1, 2))
+                bar.update(len(zs))
         return torch.cat(outputs, dim=2)
 
 

@@ -30,6 +30,16 @@ __all__ = [
 ]
 
 
+def _read_umask() -> int:
+    """The process's umask (read once, at import: setting it to read it is not safe while threads create files)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike, is_dir: bool = False) -> Iterator[Path]:
     """Yield a temporary sibling of ``path``; on success rename it to ``path``, on error delete it.
@@ -40,10 +50,14 @@ def atomic_output(path: str | os.PathLike, is_dir: bool = False) -> Iterator[Pat
     """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
+    # mkstemp/mkdtemp create 0600/0700 entries; the result gets the mode a plain open() would give (0644/0755 under
+    # the usual umask 022), so that other users of a shared analysis server can read it
     if is_dir:
         tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
+        os.chmod(tmp, 0o777 & ~_UMASK)
     else:
         handle, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".partial" + final.suffix, dir=final.parent)
+        os.fchmod(handle, 0o666 & ~_UMASK)
         os.close(handle)
         tmp = Path(name)
     try:

@@ -27,15 +27,18 @@ from microseg.metrics.instance_ap import (
     matching_counts,
 )
 from microseg.metrics.objects import (
+    IOU_THRESHOLDS,
     OBJECT_METRICS,
     ObjectMatch,
     ObjectMatchingMetric,
     ObjectMatchingMetricHandler,
     iou_matrix,
     label_objects,
+    match_counts_by_threshold,
     match_objects,
     object_scores,
     object_sizes,
+    precision_recall_by_threshold,
 )
 
 __all__ = [
@@ -43,6 +46,7 @@ __all__ = [
     "GLAS_METRICS",
     "GLAS_STATS",
     "INSTANCE_METRICS",
+    "IOU_THRESHOLDS",
     "KAGGLE_THRESHOLDS",
     "OBJECT_METRICS",
     "ForegroundMetric",
@@ -61,9 +65,11 @@ __all__ = [
     "iou_matrix",
     "kaggle_ap",
     "label_objects",
+    "match_counts_by_threshold",
     "match_objects",
     "matching_counts",
     "object_scores",
     "object_sizes",
+    "precision_recall_by_threshold",
     "scores_from_counts",
 ]

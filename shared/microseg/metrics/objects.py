@@ -29,18 +29,23 @@ from scipy.optimize import linear_sum_assignment
 from microseg.ops.labels import relabel as _relabel
 
 __all__ = [
+    "IOU_THRESHOLDS",
     "OBJECT_METRICS",
     "ObjectMatch",
     "ObjectMatchingMetric",
     "ObjectMatchingMetricHandler",
     "iou_matrix",
     "label_objects",
+    "match_counts_by_threshold",
     "match_objects",
     "object_scores",
     "object_sizes",
+    "precision_recall_by_threshold",
 ]
 
 OBJECT_METRICS = ("object_precision", "object_recall", "object_f1", "objects_found", "objects_total")
+#: The IoU matching thresholds of a precision/recall curve: 0.50, 0.55, ..., 0.95.
+IOU_THRESHOLDS = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))
 
 
 def label_objects(mask: np.ndarray, connectivity: int = 1) -> np.ndarray:
@@ -129,6 +134,63 @@ def match_objects(true_labels: np.ndarray, pred_labels: np.ndarray, iou_threshol
     pairs = tuple((int(gt_values[r]), int(pred_values[c])) for r, c in zip(rows, cols, strict=True))
     tp = len(pairs)
     return ObjectMatch(tp, n_pred - tp, n_gt - tp, pairs, tuple(float(v) for v in iou[rows, cols]))
+
+
+def match_counts_by_threshold(
+    true_labels: np.ndarray, pred_labels: np.ndarray, thresholds: Sequence[float] = IOU_THRESHOLDS
+) -> np.ndarray:
+    """TP, FP, FN of :func:`match_objects` at each IoU threshold (match at ``IoU >= t``).
+
+    When every threshold is at least 0.5 the images are matched once, at the lowest one: above 0.5 an object has at
+    most one partner, so the matching at a higher threshold keeps exactly the pairs whose IoU reaches it.
+
+    Args:
+        true_labels: ground-truth instance labels (0 = background); use :func:`label_objects` for a binary mask.
+        pred_labels: predicted instance labels of the same shape.
+        thresholds: IoU thresholds in (0, 1].
+
+    Returns:
+        float64 ``(len(thresholds), 3)``: columns TP, FP, FN.
+    """
+    thresholds = [float(t) for t in thresholds]
+    if min(thresholds) < 0.5:
+        matches = [match_objects(true_labels, pred_labels, t) for t in thresholds]
+        return np.asarray([[m.tp, m.fp, m.fn] for m in matches], dtype=np.float64).reshape(len(thresholds), 3)
+    match = match_objects(true_labels, pred_labels, min(thresholds))
+    ious = np.asarray(match.ious)
+    rows = [[tp := int((ious >= t).sum()), match.n_pred - tp, match.n_true - tp] for t in thresholds]
+    return np.asarray(rows, dtype=np.float64).reshape(len(thresholds), 3)
+
+
+def precision_recall_by_threshold(counts: np.ndarray, thresholds: Sequence[float] = IOU_THRESHOLDS) -> dict:
+    """Object precision, recall and F1 at each IoU threshold, TP/FP/FN pooled over images (per-dataset averaging).
+
+    Args:
+        counts: ``(n_images, len(thresholds), k)`` or ``(len(thresholds), k)`` with TP, FP, FN in the first three
+            columns (from :func:`match_counts_by_threshold`, or
+            :func:`microseg.metrics.instance_ap.matching_counts`).
+        thresholds: the thresholds of the counts' rows.
+
+    Returns:
+        ``{"thresholds", "precision", "recall", "f1", "tp", "fp", "fn"}``, each a list with one value per threshold;
+        ratios follow the empty rule of :func:`object_scores`.
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    if counts.ndim == 2:
+        counts = counts[None]
+    if counts.ndim != 3 or counts.shape[1] != len(thresholds) or counts.shape[2] < 3:
+        raise ValueError(f"counts of shape {counts.shape} do not hold TP/FP/FN at {len(thresholds)} thresholds")
+    pooled = counts[..., :3].sum(0) if len(counts) else np.zeros((len(thresholds), 3))
+    curve: dict[str, list[float]] = {"thresholds": [float(t) for t in thresholds]}
+    for key in ("precision", "recall", "f1"):
+        curve[key] = []
+    for tp, fp, fn in pooled.tolist():
+        scores = object_scores(tp, fp, fn)
+        for key in ("precision", "recall", "f1"):
+            curve[key].append(scores[f"object_{key}"])
+    for index, key in enumerate(("tp", "fp", "fn")):
+        curve[key] = [int(v) for v in pooled[:, index]]
+    return curve
 
 
 def object_scores(tp: float, fp: float, fn: float) -> dict[str, float]:

@@ -16,6 +16,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from microseg.progress import progress
+
 __all__ = [
     "TTA_MODES",
     "LongestSidePredictor",
@@ -254,12 +256,14 @@ class TiledPredictor:
     def _predict_stack(self, x: np.ndarray, predictor: Predictor) -> np.ndarray:
         batch, channels, depth = x.shape[:3]
         outputs = []
-        for start in range(0, depth, self.slice_batch):
-            zs = range(start, min(start + self.slice_batch, depth))
-            picks = np.stack([x[:, :, context_indices(z, depth, self.context)] for z in zs], axis=1)
-            flat = picks.reshape(batch * len(zs), channels * self.context, *x.shape[-2:])
-            pred = self._predict_2d(flat, predictor)
-            outputs.append(pred.reshape(batch, len(zs), *pred.shape[1:]).swapaxes(1, 2))
+        with progress(total=depth, desc="slices", unit="slice", inner=True) as bar:
+            for start in range(0, depth, self.slice_batch):
+                zs = range(start, min(start + self.slice_batch, depth))
+                picks = np.stack([x[:, :, context_indices(z, depth, self.context)] for z in zs], axis=1)
+                flat = picks.reshape(batch * len(zs), channels * self.context, *x.shape[-2:])
+                pred = self._predict_2d(flat, predictor)
+                outputs.append(pred.reshape(batch, len(zs), *pred.shape[1:]).swapaxes(1, 2))
+                bar.update(len(zs))
         return np.concatenate(outputs, axis=2)
 
 
