@@ -170,7 +170,7 @@ def test_failed_inputs_are_skipped_and_counted(tmp_path, capsys):
     argv = ["segment", "--bundle", "fibsem_mitochondria_segmentation", "--input", str(folder), "--runtime", "onnx"]
     assert main([*argv, "--output", str(tmp_path / "out")]) == 2
     assert "1 of 2 inputs failed" in capsys.readouterr().err
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["good_seg.tif", "summary.csv"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["failed_inputs.txt", "good_seg.tif", "summary.csv"]
 
 
 TWINS = [  # (config target, arguments, input kind) for the post-processing steps the default bundles do not run

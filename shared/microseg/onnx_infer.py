@@ -31,6 +31,7 @@ import numpy as np
 
 from microseg.config import SAVED_DEFAULTS, BundleConfig, Component
 from microseg.errors import MicrosegInputError, log_skipped
+from microseg.io.failures import failed_inputs_error
 from microseg.ops import detection, image, labels, tiling
 from microseg.progress import progress
 
@@ -394,12 +395,13 @@ class OnnxBundle:
                 data = self.process(item)
             except MicrosegInputError as error:
                 log_skipped(logger, error)
-                failed.append(str(error))
+                failed.append((str(item["image"]), str(error)))
                 continue
             written.append(data.get("pred_path", ""))
             logger.info("%s -> %s", item["image"], data.get("pred_path"))
-        if failed:
-            raise MicrosegInputError(f"{len(failed)} of {len(failed) + len(written)} inputs failed (listed above).")
+        error = failed_inputs_error(output, failed, len(failed) + len(written))
+        if error is not None:
+            raise error
         return written
 
 

@@ -14,9 +14,9 @@ from pathlib import Path
 from ignite.engine import Engine, Events
 
 from microseg.data.batch import MANIFEST_NAME, input_key, read_manifest, settings_fingerprint
-from microseg.errors import MicrosegInputError
 from microseg.handlers.report_files import item_source
 from microseg.io.background import BackgroundWriter
+from microseg.io.failures import FAILED_INPUTS_FILE, failed_inputs_error
 from microseg.io.writers import atomic_output
 
 __all__ = ["FailedInputsReport", "InferenceManifest"]
@@ -130,7 +130,7 @@ class FailedInputsReport:
         output_dir: the run's output folder.
     """
 
-    FILE_NAME = "failed_inputs.txt"
+    FILE_NAME = FAILED_INPUTS_FILE
 
     def __init__(self, output_dir: str | os.PathLike) -> None:
         self.output_dir = Path(output_dir)
@@ -144,18 +144,6 @@ class FailedInputsReport:
 
     def __call__(self, engine: Engine) -> None:
         failures = list(getattr(engine.state, "failed_inputs", []))
-        report = self.output_dir / self.FILE_NAME
-        total = engine.state.epoch_length or len(failures)
-        if not failures:
-            report.unlink(missing_ok=True)
-            return
-        if total > 1 or self.output_dir.exists():  # no folder is made for a run of one failed input
-            with atomic_output(report) as tmp:
-                tmp.write_text("".join(f"{name}\t{error}\n" for name, error in failures))
-        if total == 1:
-            raise MicrosegInputError(failures[0][1])
-        shown = ", ".join(name for name, _ in failures[:3]) + (" ..." if len(failures) > 3 else "")
-        raise MicrosegInputError(
-            f"{len(failures)} of {total} inputs failed and were skipped ({shown}); each is listed with its error in "
-            f"{report}. The other {total - len(failures)} were segmented into {self.output_dir}."
-        )
+        error = failed_inputs_error(self.output_dir, failures, engine.state.epoch_length or len(failures))
+        if error is not None:
+            raise error
