@@ -102,3 +102,52 @@ def test_ensemble_with_the_mask_rcnn_bundle(trained, tmp_path, glas_folder):
 def test_export_torchscript_and_onnx(trained):
     report = Microseg().export(bundle=str(trained["bundle"]), trust_bundle=True)
     assert report["max_abs_diff"]["torchscript"] < 1e-4 and report["max_abs_diff"]["onnx"] < 1e-3
+
+
+def test_three_class_head_from_the_binary_weights(trained, tmp_path, glas_folder):
+    """``--head three_class`` (gland / contour / background, seeded watershed): trained from the binary model's
+    weights (the output layer, of another shape, starts anew), evaluated, segmenting and in the ensemble."""
+    import torch
+
+    from microseg.bundle import record_weights
+    from microseg.networks import mask_rcnn_resnet50_fpn
+
+    bundle = copy_bundle(NAME, tmp_path)
+    binary = trained["bundle"] / "models" / "model.pt"
+    settings = {**SMALL, "head": "three_class", "border_width": 1}
+    run_config(bundle, ["train.json"], dataset_dir=str(glas_folder), max_epochs=1, init_weights=str(binary), **settings)
+    state, start = (torch.load(path, weights_only=True) for path in (bundle / "models" / "model.pt", binary))
+    state, start = state.get("model", state), start.get("model", start)  # a checkpoint or a bare state dict
+    assert state["final_conv.weight"].shape[0] == 3 and start["final_conv.weight"].shape[0] == 1
+    assert not torch.equal(state["conv_0.conv_0.conv.weight"], start["conv_0.conv_0.conv.weight"])  # trained on
+    out = tmp_path / "eval"
+    common = {"image_size": 64, "head": "three_class", "min_seed_size": 4, "min_object_size": 0}
+    run_config(
+        bundle,
+        ["train.json", "evaluate.json"],
+        dataset_dir=str(glas_folder),
+        output_dir=str(out),
+        eval_splits=["testA"],
+        **common,
+    )
+    assert "object_f1" in json.loads((out / "metrics.json").read_text())["testA"]
+    Microseg().segment(
+        bundle=str(bundle),
+        trust_bundle=True,
+        input=str(glas_folder / "testA_1.png"),
+        output=str(tmp_path / "seg"),
+        **common,
+    )
+    labels = np.array(Image.open(tmp_path / "seg" / "testA_1_seg.png"))
+    assert labels.shape == (80, 64) and labels.dtype == np.uint16
+    other = copy_bundle("he_gland_instance_segmentation", tmp_path)
+    torch.save({"model": mask_rcnn_resnet50_fpn(image_size=64).state_dict()}, other / "models" / "model.pt")
+    record_weights(other / "models" / "model.pt")
+    run_config(
+        bundle,
+        ["inference.json", "inference_ensemble.json"],
+        dataset_dir=str(glas_folder / "testA_1.png"),
+        output_dir=str(tmp_path / "ens"),
+        **common,
+    )
+    assert np.array(Image.open(tmp_path / "ens" / "testA_1_seg.png")).shape == (80, 64)

@@ -62,3 +62,8 @@ def test_no_matching_image_and_missing_folder(glas_dir, tmp_path):
 
 def test_grades(glas_dir):
     assert read_glas_grades(glas_dir / "Grade.csv") == {"train_1": "benign", "testA_1": "malignant"}
+
+
+def test_a_folder_without_the_named_images_says_how_to_name_them(glas_dir):
+    with pytest.raises(MicrosegInputError, match=r"none of the images named for this split \(train_15, train_5\)"):
+        list_glas(glas_dir, include=["train_5", "train_15"])

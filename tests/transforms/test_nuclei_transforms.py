@@ -138,3 +138,14 @@ def test_fill_instance_holes_equals_monai_fill_holes():
     expected = FillHoles()(torch.as_tensor(holed[None]))
     filled = FillInstanceHoles()(torch.as_tensor(holed[None]))
     assert torch.equal(filled, expected) and filled.dtype == torch.as_tensor(holed).dtype
+
+
+def test_foreground_probability_of_class_probabilities():
+    from microseg.transforms import ForegroundProbability, ForegroundProbabilityd
+
+    probability = torch.softmax(torch.randn(3, 5, 6, generator=torch.Generator().manual_seed(0)), 0)
+    foreground = ForegroundProbabilityd("pred")({"pred": probability})["pred"]
+    assert foreground.shape == (1, 5, 6)
+    torch.testing.assert_close(foreground[0], probability[1] + probability[2])
+    with pytest.raises(ValueError, match="background in channel 0"):
+        ForegroundProbability()(torch.zeros(1, 5, 6))

@@ -98,6 +98,12 @@ def list_glas(
         if name in grades:
             item["grade"] = grades[name]
         items.append(item)
+    if not items and wanted_names is not None:
+        shown = ", ".join(sorted(wanted_names)[:4]) + (" ..." if len(wanted_names) > 4 else "")
+        raise MicrosegInputError(
+            f"{root}: none of the images named for this split ({shown}) is in the folder; name the images to use with "
+            "--val_names (a list such as \"['train_1', 'train_2']\") or rename your files."
+        )
     if not items:
         raise MicrosegInputError(
             f"{root}: no GlaS image found (splits {sorted(wanted_splits) if wanted_splits else 'any'}); expected files "

@@ -40,6 +40,8 @@ from microseg.transforms.instances import (
     ClassWatershedd,
     FillInstanceHoles,
     FillInstanceHolesd,
+    ForegroundProbability,
+    ForegroundProbabilityd,
     SplitTouchingObjects,
     SplitTouchingObjectsd,
 )
@@ -77,6 +79,8 @@ __all__ = [
     "FillInstanceHolesd",
     "FilterDetections",
     "FilterDetectionsd",
+    "ForegroundProbability",
+    "ForegroundProbabilityd",
     "HysteresisThreshold",
     "HysteresisThresholdd",
     "InstancesToClasses",

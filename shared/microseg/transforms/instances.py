@@ -18,6 +18,8 @@ __all__ = [
     "ClassWatershedd",
     "FillInstanceHoles",
     "FillInstanceHolesd",
+    "ForegroundProbability",
+    "ForegroundProbabilityd",
     "SplitTouchingObjects",
     "SplitTouchingObjectsd",
 ]
@@ -162,4 +164,31 @@ class FillInstanceHolesd(MapTransform):
         d = dict(data)
         for key in self.key_iterator(d):
             d[key] = self.fill(d[key])
+        return d
+
+
+class ForegroundProbability(Transform):
+    """The foreground probability of a class probability map whose channel 0 is the background: ``1 - p[0]`` (for the
+    three-class head, interior + border), so that a three-class model can join an ensemble of foreground maps.
+
+    Shapes: ``(C, *spatial)`` probabilities in (e.g. a softmax), ``(1, *spatial)`` out.
+    """
+
+    def __call__(self, img):
+        if img.shape[0] < 2:
+            raise ValueError(f"expected class probabilities with the background in channel 0, got shape {img.shape}")
+        return 1 - img[:1]
+
+
+class ForegroundProbabilityd(MapTransform):
+    """Dictionary version of :class:`ForegroundProbability`."""
+
+    def __init__(self, keys: KeysCollection, allow_missing_keys: bool = False) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.transform = ForegroundProbability()
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            d[key] = self.transform(d[key])
         return d
