@@ -40,6 +40,7 @@ from microseg.metrics.objects import (
     object_sizes,
     precision_recall_by_threshold,
 )
+from microseg.metrics.rand_info import RAND_INFO_METRICS, rand_info_scores, rand_info_stack
 
 __all__ = [
     "FOREGROUND_METRICS",
@@ -49,6 +50,7 @@ __all__ = [
     "IOU_THRESHOLDS",
     "KAGGLE_THRESHOLDS",
     "OBJECT_METRICS",
+    "RAND_INFO_METRICS",
     "ForegroundMetric",
     "ForegroundMetricHandler",
     "GlasMetric",
@@ -71,5 +73,7 @@ __all__ = [
     "object_scores",
     "object_sizes",
     "precision_recall_by_threshold",
+    "rand_info_scores",
+    "rand_info_stack",
     "scores_from_counts",
 ]
