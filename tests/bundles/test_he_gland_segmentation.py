@@ -104,24 +104,26 @@ def test_export_torchscript_and_onnx(trained):
     assert report["max_abs_diff"]["torchscript"] < 1e-4 and report["max_abs_diff"]["onnx"] < 1e-3
 
 
-def test_three_class_head_from_the_binary_weights(trained, tmp_path, glas_folder):
-    """``--head three_class`` (gland / contour / background, seeded watershed): trained from the binary model's
-    weights (the output layer, of another shape, starts anew), evaluated, segmenting and in the ensemble."""
+def test_binary_head_from_the_three_class_weights(trained, tmp_path, glas_folder):
+    """``--head binary`` (the seed's plain recipe; the default is the three-class head): trained from the three-class
+    model's weights (the output layer, of another shape, starts anew), evaluated, segmenting and in the ensemble."""
     import torch
 
     from microseg.bundle import record_weights
     from microseg.networks import mask_rcnn_resnet50_fpn
 
     bundle = copy_bundle(NAME, tmp_path)
-    binary = trained["bundle"] / "models" / "model.pt"
-    settings = {**SMALL, "head": "three_class", "border_width": 1}
-    run_config(bundle, ["train.json"], dataset_dir=str(glas_folder), max_epochs=1, init_weights=str(binary), **settings)
-    state, start = (torch.load(path, weights_only=True) for path in (bundle / "models" / "model.pt", binary))
+    three_class = trained["bundle"] / "models" / "model.pt"
+    settings = {**SMALL, "head": "binary"}
+    run_config(
+        bundle, ["train.json"], dataset_dir=str(glas_folder), max_epochs=1, init_weights=str(three_class), **settings
+    )
+    state, start = (torch.load(path, weights_only=True) for path in (bundle / "models" / "model.pt", three_class))
     state, start = state.get("model", state), start.get("model", start)  # a checkpoint or a bare state dict
-    assert state["final_conv.weight"].shape[0] == 3 and start["final_conv.weight"].shape[0] == 1
+    assert state["final_conv.weight"].shape[0] == 1 and start["final_conv.weight"].shape[0] == 3
     assert not torch.equal(state["conv_0.conv_0.conv.weight"], start["conv_0.conv_0.conv.weight"])  # trained on
     out = tmp_path / "eval"
-    common = {"image_size": 64, "head": "three_class", "min_seed_size": 4, "min_object_size": 0}
+    common = {"image_size": 64, "head": "binary", "min_object_size": 0}
     run_config(
         bundle,
         ["train.json", "evaluate.json"],
