@@ -815,7 +815,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     from microseg.console import console
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in argv
     try:
         options, overrides = parse_command_line(argv)
     except MicrosegInputError as error:
@@ -826,14 +825,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if options.command is None:
         build_parser().print_help()
         return 0
-    with console(options.quiet, options.verbose, debug) as handler:
+    with console(options.quiet, options.verbose, options.debug) as handler:
         try:
             _run_command(options, overrides)
         except Exception as error:
             found = _input_error(error)
             if found is None:
                 raise
-            if debug:
+            if options.debug:
                 import traceback
 
                 traceback.print_exc()

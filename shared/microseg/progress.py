@@ -7,10 +7,9 @@ a terminal and ``--quiet`` is not given, so library calls, tests, pipes and log 
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
-__all__ = ["progress", "progress_hidden", "progress_shown", "show_progress"]
+__all__ = ["progress", "progress_shown", "show_progress"]
 
 _shown = False
 INNER_DELAY_S = 1.0  # an inner bar shows only once its loop has run this long
@@ -25,17 +24,6 @@ def show_progress(flag: bool) -> None:
 def progress_shown() -> bool:
     """Whether progress bars are on (see :func:`show_progress`)."""
     return _shown
-
-
-@contextlib.contextmanager
-def progress_hidden() -> Iterator[None]:
-    """Within the block, no bars (an inner loop whose outer loop already shows one)."""
-    before = _shown
-    show_progress(False)
-    try:
-        yield
-    finally:
-        show_progress(before)
 
 
 def progress(

@@ -16,11 +16,11 @@ from microseg.handlers.report_files import (
     as_numpy,
     display_thumbnail,
     item_source,
+    object_curve,
     write_report_files,
     write_report_page,
 )
 from microseg.metrics.glas import GLAS_METRICS, glas_image_stats, glas_scores
-from microseg.metrics.objects import IOU_THRESHOLDS, match_counts_by_threshold, precision_recall_by_threshold
 from microseg.reporting.overlay import fit_size
 
 __all__ = ["GlasReport", "glas_report"]
@@ -68,16 +68,10 @@ def glas_report(items: list[tuple[str, np.ndarray, np.ndarray]]) -> tuple[dict, 
     return metrics, rows
 
 
-def instance_curve(items: list[tuple[str, np.ndarray, np.ndarray]]) -> dict:
-    """Object precision, recall and F1 at IoU thresholds 0.50 ... 0.95 of instance label images, pooled over the
-    images (:func:`~microseg.metrics.objects.precision_recall_by_threshold`)."""
-    counts = [match_counts_by_threshold(true, pred) for _, pred, true in items]
-    curve = precision_recall_by_threshold(np.asarray(counts).reshape(-1, len(IOU_THRESHOLDS), 3), IOU_THRESHOLDS)
-    curve["rule"] = (
-        "objects: the instance labels; a ground-truth and a predicted object match one to one at IoU >= t "
-        "(not the GlaS rule of the table); precision = TP/(TP+FP), recall = TP/(TP+FN), pooled over images"
-    )
-    return curve
+INSTANCE_CURVE_RULE = (
+    "objects: the instance labels; a ground-truth and a predicted object match one to one at IoU >= t (not the GlaS "
+    "rule of the table); precision = TP/(TP+FP), recall = TP/(TP+FN), pooled over images"
+)
 
 
 class GlasReport:
@@ -86,7 +80,7 @@ class GlasReport:
 
     Attach to a ``SupervisedEvaluator`` whose post-processing leaves instance label images ``pred`` and ``label``
     of shape ``(1, H, W)`` per item; the image name comes from the ``image`` metadata. For the page, a small picture
-    of each item's ``image`` is kept (at most :data:`~microseg.handlers.report_files.PICTURE_SIZE` pixels a side),
+    of each item's ``image`` is kept (at most :data:`PICTURE_SIDE` pixels a side),
     and the ``worst_images`` images of lowest object F1 are shown with prediction and ground-truth outlines.
 
     Args:
@@ -150,7 +144,7 @@ class GlasReport:
             f"{len(self.items)} images; bars: GlaS object F1 of each image; "
             f"tables next to this page: {self.metrics_file}, {self.per_image_file}"
         ]
-        curve = instance_curve(self.items) if self.items else None
+        curve = object_curve(self.items, INSTANCE_CURVE_RULE) if self.items else None
         write_report_page(
             self.output_dir / self.html_file, self.title, self.metrics, rows, "object_f1", curve, worst, notes
         )

@@ -12,17 +12,16 @@ import numpy as np
 import torch
 from ignite.engine import Engine, Events
 
-from microseg.handlers.report_files import WorstImages, as_numpy, item_source, write_report_files, write_report_page
-from microseg.metrics.foreground import foreground_counts, scores_from_counts
-from microseg.metrics.objects import (
-    IOU_THRESHOLDS,
-    label_objects,
-    match_counts_by_threshold,
-    match_objects,
-    object_scores,
-    object_sizes,
-    precision_recall_by_threshold,
+from microseg.handlers.report_files import (
+    WorstImages,
+    as_numpy,
+    item_source,
+    object_curve,
+    write_report_files,
+    write_report_page,
 )
+from microseg.metrics.foreground import foreground_counts, scores_from_counts
+from microseg.metrics.objects import label_objects, match_objects, object_scores, object_sizes
 
 __all__ = ["SegmentationReport", "segmentation_report"]
 
@@ -47,16 +46,10 @@ def image_dice(pred: np.ndarray, true: np.ndarray) -> float:
     return float(scores_from_counts(counts)["dice"][0])
 
 
-def object_curve(items: Sequence[tuple[str, np.ndarray, np.ndarray]]) -> dict:
-    """Object precision, recall and F1 at IoU thresholds 0.50 ... 0.95 over binary masks (connected components, in
-    3D for stacks; :func:`~microseg.metrics.objects.precision_recall_by_threshold`, pooled over the images)."""
-    counts = [match_counts_by_threshold(label_objects(true), label_objects(pred)) for _, pred, true in items]
-    curve = precision_recall_by_threshold(np.asarray(counts).reshape(-1, len(IOU_THRESHOLDS), 3), IOU_THRESHOLDS)
-    curve["rule"] = (
-        "objects: connected components (face connectivity, 3D in stacks); a ground-truth and a predicted object "
-        "match one to one at IoU >= t; precision = TP/(TP+FP), recall = TP/(TP+FN), TP/FP/FN pooled over images"
-    )
-    return curve
+OBJECT_CURVE_RULE = (
+    "objects: connected components (face connectivity, 3D in stacks); a ground-truth and a predicted object match one "
+    "to one at IoU >= t; precision = TP/(TP+FP), recall = TP/(TP+FN), TP/FP/FN pooled over images"
+)
 
 
 def _slice_row(
@@ -217,7 +210,7 @@ class SegmentationReport:
             f"{len(self.items)} images; bars: foreground Dice of each image (whole stack for stacks), "
             f"pictures: the middle slice; tables next to this page: {self.metrics_file}, {self.per_slice_file}"
         ]
-        curve = object_curve(self.items) if self.items else None
+        curve = object_curve(self.items, OBJECT_CURVE_RULE, label_objects) if self.items else None
         write_report_page(
             self.output_dir / self.html_file, self.title, self.metrics, scores, "dice", curve, self.worst, notes
         )

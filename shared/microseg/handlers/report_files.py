@@ -11,7 +11,7 @@ import itertools
 import json
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +19,7 @@ import torch
 
 from microseg.errors import MicrosegInputError
 from microseg.io.writers import atomic_output
+from microseg.metrics.objects import IOU_THRESHOLDS, match_counts_by_threshold, precision_recall_by_threshold
 from microseg.reporting.html import format_value, write_html_report
 from microseg.reporting.overlay import display_image, fit_size, outline_overlay, resize_image, resize_labels
 
@@ -28,6 +29,7 @@ __all__ = [
     "display_slice",
     "display_thumbnail",
     "item_source",
+    "object_curve",
     "write_report_files",
     "write_report_page",
 ]
@@ -65,6 +67,23 @@ def write_report_files(
     writer.writerows(rows)
     with atomic_output(output_dir / table_file) as tmp:
         tmp.write_text(buffer.getvalue())
+
+
+def object_curve(
+    items: Sequence[tuple[str, np.ndarray, np.ndarray]], rule: str, objects: Callable | None = None
+) -> dict:
+    """Object precision, recall and F1 at IoU thresholds 0.50 ... 0.95 of ``(name, pred, true)`` items, pooled over
+    the images (:func:`~microseg.metrics.objects.precision_recall_by_threshold`), with ``rule`` (how objects are made
+    and matched) under ``"rule"``. ``objects`` turns a mask into object labels (e.g. ``label_objects``); without it the
+    images already hold instance labels."""
+
+    def as_objects(labels: np.ndarray) -> np.ndarray:
+        return labels if objects is None else objects(labels)
+
+    counts = [match_counts_by_threshold(as_objects(true), as_objects(pred)) for _, pred, true in items]
+    curve = precision_recall_by_threshold(np.asarray(counts).reshape(-1, len(IOU_THRESHOLDS), 3), IOU_THRESHOLDS)
+    curve["rule"] = rule
+    return curve
 
 
 def _middle(array: np.ndarray) -> np.ndarray:

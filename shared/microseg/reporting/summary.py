@@ -55,6 +55,7 @@ def mask_summary(mask: np.ndarray, pixel_size: PixelSize | None = None) -> dict:
     count = int(np.count_nonzero(foreground))
     top = mask.max() if count else 0
     if count and np.count_nonzero(mask == top) == count:  # one value: a binary mask
+        # microseg.metrics.objects.label_objects, without the torch import of that module (the ONNX path has none)
         labels, _ = ndimage.label(foreground, structure=ndimage.generate_binary_structure(mask.ndim, 1))
     else:
         labels = mask.astype(np.int64, copy=False)
